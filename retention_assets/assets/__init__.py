@@ -1,0 +1,1 @@
+"""Thin Dagster wiring over `retention_assets.lib`: one module per layer."""

@@ -1,0 +1,86 @@
+"""bronze_event: per event source, one asset per window, all computed in one scan of the events.
+
+A multi-asset per source yields one output per window: the UI shows `bronze_event_<source>_<window>`
+as separate assets while DuckDB reads the events once for every window and snapshot.
+"""
+
+
+import dagster as dg
+
+from retention_assets.assets.metadata import table_metadata
+from retention_assets.assets.raw import TIMELINE, raw_name
+from retention_assets.resources.compute import DuckDBCompute
+from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.settings import EventSettings, Settings
+
+BRONZE_EVENT_GROUP = "bronze_event"
+
+
+def window_asset_name(source: str, window: str) -> str:
+    return f"bronze_event_{source}_{window}"
+
+
+def window_asset_names(settings: Settings) -> list[str]:
+    return [window_asset_name(source, window) for source in settings.events for window in settings.windows]
+
+
+def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.AssetsDefinition:
+    outs = {
+        window_asset_name(source, window): dg.AssetOut(
+            group_name=BRONZE_EVENT_GROUP,
+            kinds={"duckdb", "parquet"},
+            description=f"{source} aggregated per customer over the {window} window ending at each snapshot "
+                        f"(events in (as_of - {window}, as_of]).",
+        )
+        for window in settings.windows
+    }
+
+    @dg.multi_asset(
+        name=f"bronze_event_{source}",
+        outs=outs,
+        ins={"timeline": dg.AssetIn(TIMELINE)},
+        deps=[dg.AssetKey(raw_name(source)), dg.AssetKey(raw_name(settings.entity.name))],
+    )
+    def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict):
+        from retention_assets.lib.duck import parquet_relation
+        from retention_assets.lib.event_features import compute_window_features, event_spec
+        from retention_assets.lib.windows import Timeline, parse_windows
+
+        tl = Timeline.from_dict(timeline)
+        con = compute.connect()
+        frames, spec = compute_window_features(
+            con,
+            event_spec(source, event),
+            parse_windows(settings.windows),
+            events=parquet_relation(tables.table_path(raw_name(source))),
+            entity=parquet_relation(tables.table_path(raw_name(settings.entity.name))),
+            entity_key=settings.entity.entity_key,
+            snapshots=list(tl.snapshots),
+            max_categories=event.max_categories,
+            categorical_columns=event.categorical_columns,
+        )
+        orphans = con.execute(
+            f"SELECT count(*) FROM {parquet_relation(tables.table_path(raw_name(source)))} e "
+            f"ANTI JOIN {parquet_relation(tables.table_path(raw_name(settings.entity.name)))} k "
+            f"ON CAST(e.\"{event.entity_key}\" AS VARCHAR) = CAST(k.\"{settings.entity.entity_key}\" AS VARCHAR)"
+        ).fetchone()[0]
+        if orphans:
+            context.log.warning(f"{source}: {orphans} event(s) belong to keys missing from the entity table; "
+                                "they are not aggregated")
+        for window, frame in frames.items():
+            yield dg.Output(
+                frame,
+                output_name=window_asset_name(source, window),
+                metadata=table_metadata(
+                    frame, as_of=tl.as_of.isoformat(),
+                    snapshots=dg.MetadataValue.json([s.isoformat() for s in tl.snapshots]),
+                    events_without_customer=dg.MetadataValue.int(int(orphans)),
+                    categories=dg.MetadataValue.json({k: list(v) for k, v in spec.categories.items()}),
+                ),
+            )
+
+    return _assets
+
+
+def build_bronze_event_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [_source_assets(settings, source, event) for source, event in settings.events.items()]

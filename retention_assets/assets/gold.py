@@ -1,0 +1,97 @@
+"""gold: labels kept apart from features, and the model-ready table with point-in-time columns."""
+
+import dagster as dg
+import pandas as pd
+
+from retention_assets.assets.metadata import table_metadata
+from retention_assets.assets.raw import TIMELINE, raw_name
+from retention_assets.assets.silver import SILVER
+from retention_assets.resources.compute import DuckDBCompute
+from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.settings import Settings
+
+GOLD_GROUP = "gold"
+LABELS = "churn_labels"
+GOLD = "gold_features"
+
+
+def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl) -> pd.DataFrame:
+    from retention_assets.lib.duck import parquet_relation
+    from retention_assets.lib.entity_cleaning import deduplicate, to_binary
+    from retention_assets.lib.event_features import snapshot_spine_sql
+    from retention_assets.lib.labels import finalize_labels, inactivity_labels_sql, target_column_labels
+    from retention_assets.lib.sql_dialect import DUCKDB
+
+    entity, label = settings.entity, settings.label
+    entity_table = tables.table_path(raw_name(entity.name))
+    if label.kind == "target_column":
+        raw = pd.read_parquet(entity_table)
+        raw, _ = deduplicate(raw, entity.entity_key, entity.duplicate_keys, entity.order_by)
+        target = to_binary(raw[label.target_column], str(settings.resolve(entity.path)), label.target_column)
+        label_ts = raw[label.label_timestamp_column] if label.label_timestamp_column else None
+        return target_column_labels(raw, entity.entity_key, target, label_ts, list(tl.snapshots), tl.as_of, tl.horizon)
+
+    q = DUCKDB.ident
+    spine = snapshot_spine_sql(DUCKDB, parquet_relation(entity_table), entity.entity_key, list(tl.snapshots))
+    if entity.signup_column:
+        spine = (f"(SELECT s.*, min(k.{q(entity.signup_column)}) AS {q(entity.signup_column)} FROM {spine} s "
+                 f"JOIN {parquet_relation(entity_table)} k ON CAST(k.{q(entity.entity_key)} AS VARCHAR) = "
+                 f"s.{q(entity.entity_key)} GROUP BY ALL)")
+    activity = [
+        (parquet_relation(tables.table_path(raw_name(name))), settings.events[name].entity_key,
+         settings.events[name].timestamp_column)
+        for name in settings.activity_sources
+    ]
+    sql = inactivity_labels_sql(
+        DUCKDB, activity, spine, entity.entity_key, horizon_hours=label.horizon_days * 24,
+        active_within_hours=label.active_within_days * 24 if label.active_within_days else None,
+        signup=entity.signup_column,
+    )
+    return finalize_labels(compute.connect().execute(sql).df(), tl.as_of, tl.horizon)
+
+
+def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    entity, label = settings.entity, settings.label
+    key = entity.entity_key
+    deps = [dg.AssetKey(raw_name(entity.name))]
+    if label.kind == "inactivity":
+        deps += [dg.AssetKey(raw_name(name)) for name in settings.activity_sources]
+
+    @dg.asset(name=LABELS, group_name=GOLD_GROUP, deps=deps, ins={"timeline": dg.AssetIn(TIMELINE)},
+              kinds={"duckdb", "parquet"},
+              description=f"The churn label of every customer at every snapshot ({label.kind}, horizon "
+                          f"{label.horizon_days} days). Labels read data after a cutoff, so they never feed a feature.")
+    def churn_labels(tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict) -> dg.Output[pd.DataFrame]:
+        from retention_assets.lib.labels import ELIGIBLE, LABEL, LABEL_AVAILABLE
+        from retention_assets.lib.windows import Timeline
+
+        tl = Timeline.from_dict(timeline)
+        labels = _label_frame(settings, tables, compute, tl)
+        observed = labels[labels[LABEL_AVAILABLE] & labels[ELIGIBLE]]
+        rates = observed.groupby(observed["feature_timestamp"].astype(str))[LABEL].mean().round(4).to_dict()
+        return dg.Output(labels, metadata=table_metadata(
+            labels, as_of=tl.as_of.isoformat(),
+            churn_rate_by_cutoff=dg.MetadataValue.json({k: float(v) for k, v in rates.items()}),
+            eligible_training_rows=dg.MetadataValue.int(len(observed)),
+        ))
+
+    @dg.asset(name=GOLD, group_name=GOLD_GROUP, ins={"silver": dg.AssetIn(SILVER), "labels": dg.AssetIn(LABELS),
+              "timeline": dg.AssetIn(TIMELINE)}, kinds={"pandas", "parquet"},
+              description="Model-ready features with feature_timestamp, label_timestamp and label_available: "
+                          "training rows at each cutoff, scoring rows at the as-of time.")
+    def gold_features(silver: pd.DataFrame, labels: pd.DataFrame, timeline: dict) -> dg.Output[pd.DataFrame]:
+        from retention_assets.lib.gold import ROW_ROLE, build_gold, training_rows
+        from retention_assets.lib.labels import LABEL
+        from retention_assets.lib.windows import Timeline
+
+        tl = Timeline.from_dict(timeline)
+        gold = build_gold(silver, labels, key, tl.as_of)
+        train = training_rows(gold)
+        return dg.Output(gold, metadata=table_metadata(
+            gold, as_of=tl.as_of.isoformat(),
+            rows_by_role=dg.MetadataValue.json(gold[ROW_ROLE].value_counts().to_dict()),
+            training_rows=dg.MetadataValue.int(len(train)),
+            training_churn_rate=dg.MetadataValue.float(float(train[LABEL].mean()) if len(train) else float("nan")),
+        ))
+
+    return [churn_labels, gold_features]

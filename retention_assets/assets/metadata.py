@@ -1,0 +1,35 @@
+"""The metadata every asset shows: row count, schema, a preview and its as-of timestamp."""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+PREVIEW_ROWS = 5
+PREVIEW_COLUMNS = 12
+
+
+def schema_metadata(dtypes: dict[str, str]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()])
+
+
+def preview_markdown(frame: pd.DataFrame) -> str:
+    shown = frame.head(PREVIEW_ROWS)
+    if shown.shape[1] > PREVIEW_COLUMNS:
+        shown = shown.iloc[:, :PREVIEW_COLUMNS]
+    text = shown.to_markdown(index=False, floatfmt=".4g")
+    if frame.shape[1] > PREVIEW_COLUMNS:
+        text += f"\n\n_{frame.shape[1] - PREVIEW_COLUMNS} more columns not shown_"
+    return text
+
+
+def table_metadata(frame: pd.DataFrame, as_of: str | None = None, **extra: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(len(frame)),
+        "dagster/column_schema": schema_metadata({c: str(t) for c, t in frame.dtypes.items()}),
+        "preview": dg.MetadataValue.md(preview_markdown(frame)),
+    }
+    if as_of:
+        metadata["as_of"] = dg.MetadataValue.text(as_of)
+    metadata.update(extra)
+    return metadata

@@ -1,0 +1,63 @@
+"""Blocking asset checks: where a failure must stop the graph before a model is trained or scored."""
+
+import dagster as dg
+import pandas as pd
+
+from retention_assets.assets.gold import GOLD
+from retention_assets.assets.silver import SILVER, entity_date_columns
+from retention_assets.settings import Settings
+
+FEATURE_TIMESTAMP = "feature_timestamp"
+
+
+def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
+    key = settings.entity.entity_key
+    max_auc = settings.model.max_single_feature_auc
+    signup = settings.entity.signup_column
+
+    @dg.asset_check(asset=SILVER, blocking=True, description="Exactly one row per (entity key, feature_timestamp).")
+    def silver_unique_keys(silver_joined: pd.DataFrame) -> dg.AssetCheckResult:
+        dup = silver_joined.duplicated([key, FEATURE_TIMESTAMP], keep=False)
+        examples = silver_joined.loc[dup, key].drop_duplicates().head(5).tolist()
+        return dg.AssetCheckResult(passed=not dup.any(), metadata={
+            "duplicate_rows": int(dup.sum()), "example_keys": dg.MetadataValue.json(examples)})
+
+    specs = [
+        dg.AssetCheckSpec("point_in_time", asset=GOLD, blocking=True,
+                          description="Every feature_timestamp is before its label_timestamp."),
+        dg.AssetCheckSpec("two_label_classes", asset=GOLD, blocking=True,
+                          description="The training rows hold both churned and retained customers."),
+        dg.AssetCheckSpec("leakage_probe", asset=GOLD, blocking=True,
+                          description=f"No single feature separates the training labels with ROC AUC above "
+                                      f"{max_auc}, and no entity date lies after its row's feature_timestamp."),
+    ]
+
+    @dg.multi_asset_check(specs=specs, ins={"gold": dg.AssetIn(GOLD)}, name="gold_feature_checks")
+    def gold_checks(gold: pd.DataFrame):
+        from retention_assets.lib.gold import feature_columns, training_rows
+        from retention_assets.lib.labels import LABEL, LABEL_TIMESTAMP
+        from retention_assets.lib.leakage import future_dates, single_feature_auc, too_predictive
+
+        late = gold[FEATURE_TIMESTAMP] >= gold[LABEL_TIMESTAMP]
+        yield dg.AssetCheckResult(check_name="point_in_time", passed=not late.any(), asset_key=GOLD,
+                                  metadata={"violating_rows": int(late.sum())})
+
+        train = training_rows(gold)
+        classes = train[LABEL].value_counts().to_dict() if len(train) else {}
+        yield dg.AssetCheckResult(check_name="two_label_classes", asset_key=GOLD, passed=len(classes) == 2,
+                                  metadata={"class_counts": dg.MetadataValue.json({str(k): int(v) for k, v in classes.items()})})
+
+        features = feature_columns(gold, key)
+        aucs = single_feature_auc(train, features, LABEL) if len(classes) == 2 else pd.DataFrame(columns=["feature", "auc"])
+        date_features = [f"days_since_{c}" for c in entity_date_columns(settings) if c != signup]
+        findings = too_predictive(aucs, max_auc) + future_dates(train, [c for c in date_features if c in train])
+        description = "; ".join(f"{f.column}: {f.evidence}" for f in findings) or None
+        yield dg.AssetCheckResult(
+            check_name="leakage_probe", asset_key=GOLD, passed=not findings, description=description,
+            metadata={
+                "suspect_columns": dg.MetadataValue.json([f.column for f in findings]),
+                "top_single_feature_auc": dg.MetadataValue.md(aucs.head(10).to_markdown(index=False, floatfmt=".4f")),
+            },
+        )
+
+    return [silver_unique_keys, gold_checks]

@@ -1,0 +1,46 @@
+"""The one exception type for bad input data: it names the file, the column and the offending rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+MAX_ROWS_SHOWN = 5
+
+
+class DataValidationError(ValueError):
+    """Input that cannot be used as it is; renders as one clear sentence plus a few example rows.
+
+    `rows` are 1-based data row numbers as a user sees them in the file (header excluded), so
+    "row 3" is the third record.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        column: str | None = None,
+        rows: Sequence[int] = (),
+        examples: Sequence[Any] = (),
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.column = column
+        self.rows = list(rows)
+        self.examples = list(examples)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = f"{self.path}"
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        text = f"{where}: {self.problem}"
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
+            more = f" and {len(self.rows) - MAX_ROWS_SHOWN} more" if len(self.rows) > MAX_ROWS_SHOWN else ""
+            text += f" (rows {shown}{more}"
+            if self.examples:
+                text += "; values " + ", ".join(repr(v) for v in self.examples[:MAX_ROWS_SHOWN])
+            text += ")"
+        return text

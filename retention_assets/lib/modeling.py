@@ -1,0 +1,209 @@
+"""Training, validating and applying the churn model (scikit-learn, imported lazily).
+
+Preprocessing lives inside the Pipeline, so imputation, scaling and encoding are fitted on training
+folds only. Validation is out of time when the training rows span two or more cutoffs (fit on the
+earlier ones, validate on the latest), else stratified cross-validation. The candidate with the best
+validation ROC AUC is refitted on every training row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CANDIDATES = ("logistic_regression", "gradient_boosting")
+
+
+@dataclass
+class TrainedModel:
+    """The fitted pipeline and everything needed to apply and judge it."""
+
+    pipeline: Any
+    model_name: str
+    numeric_columns: list[str]
+    categorical_columns: list[str]
+    threshold: float
+    metrics: dict[str, float]
+    candidate_metrics: dict[str, dict[str, float]]
+    validation: str
+    roc_curve: tuple[list[float], list[float]]
+    trained_as_of: str
+    feature_importance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [*self.numeric_columns, *self.categorical_columns]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(model_frame(frame, self.numeric_columns, self.categorical_columns))[:, 1]
+
+
+def split_feature_types(frame: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
+    numeric, categorical = [], []
+    for column in features:
+        series = frame[column]
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    return numeric, categorical
+
+
+def model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The model's input: floats (NaN for missing) and plain object strings."""
+    out = pd.DataFrame(index=frame.index)
+    for column in numeric:
+        out[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
+    for column in categorical:
+        out[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return out
+
+
+def make_pipeline(kind: str, numeric: list[str], categorical: list[str], seed: int):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                                  ("scale", StandardScaler())]), numeric),
+            ("categorical", Pipeline([
+                ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)),
+            ]), categorical),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    if kind == "logistic_regression":
+        estimator = LogisticRegression(max_iter=2000, C=0.5)
+    elif kind == "gradient_boosting":
+        estimator = HistGradientBoostingClassifier(
+            max_iter=250, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
+            early_stopping=False, random_state=seed,
+        )
+    else:
+        raise ValueError(f"unknown model kind {kind!r}; choose from {CANDIDATES}")
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, proba)
+    f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
+    return float(thresholds[int(np.argmax(f1[:-1]))]) if len(thresholds) else 0.5
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    predicted = (proba >= threshold).astype(int)
+    return {
+        "roc_auc": float(roc_auc_score(y_true, proba)),
+        "pr_auc": float(average_precision_score(y_true, proba)),
+        "brier": float(brier_score_loss(y_true, proba)),
+        "precision": float(precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "threshold": float(threshold),
+        "base_rate": float(np.mean(y_true)),
+        "n_validation": int(len(y_true)),
+    }
+
+
+def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds) -> tuple[np.ndarray, np.ndarray, str]:
+    """Out-of-sample predictions and the labels they belong to."""
+    from sklearn.model_selection import StratifiedKFold
+
+    cutoffs = np.sort(np.unique(timestamps))
+    if len(cutoffs) >= 2:
+        valid = timestamps == cutoffs[-1]
+        if len(np.unique(y[valid])) == 2 and len(np.unique(y[~valid])) == 2:
+            pipe = make_pipeline(kind, numeric, categorical, seed).fit(x[~valid], y[~valid])
+            return y[valid], pipe.predict_proba(x[valid])[:, 1], "out_of_time"
+    n_splits = int(min(folds, np.bincount(y).min()))
+    if n_splits < 2:
+        raise ValueError("too few examples of the minority class to validate the model")
+    proba = np.zeros(len(y))
+    for train_idx, test_idx in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
+        pipe = make_pipeline(kind, numeric, categorical, seed).fit(x.iloc[train_idx], y[train_idx])
+        proba[test_idx] = pipe.predict_proba(x.iloc[test_idx])[:, 1]
+    return y, proba, "stratified_cv"
+
+
+def fit_churn_model(
+    train: pd.DataFrame,
+    features: list[str],
+    label: str,
+    timestamp: str,
+    *,
+    seed: int = 42,
+    folds: int = 5,
+    threshold: float | None = None,
+    trained_as_of: str = "",
+    candidates: tuple[str, ...] = CANDIDATES,
+) -> TrainedModel:
+    """Validate every candidate, keep the best by ROC AUC, refit it on all training rows."""
+    from sklearn.metrics import roc_curve
+
+    y = train[label].astype(int).to_numpy()
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"the training rows hold a single label class ({np.unique(y).tolist()})")
+    numeric, categorical = split_feature_types(train, features)
+    x = model_frame(train, numeric, categorical)
+    timestamps = train[timestamp].to_numpy()
+    results = {}
+    for kind in candidates:
+        y_valid, proba, scheme = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds)
+        chosen = threshold if threshold is not None else best_f1_threshold(y_valid, proba)
+        results[kind] = (evaluate(y_valid, proba, chosen), y_valid, proba, scheme)
+    best = max(results, key=lambda k: results[k][0]["roc_auc"])
+    metrics, y_valid, proba, scheme = results[best]
+    fpr, tpr, _ = roc_curve(y_valid, proba)
+    pipeline = make_pipeline(best, numeric, categorical, seed).fit(x, y)
+    model = TrainedModel(
+        pipeline=pipeline,
+        model_name=best,
+        numeric_columns=numeric,
+        categorical_columns=categorical,
+        threshold=metrics["threshold"],
+        metrics={**metrics, "n_train": int(len(y))},
+        candidate_metrics={k: v[0] for k, v in results.items()},
+        validation=scheme,
+        roc_curve=(fpr.round(5).tolist(), tpr.round(5).tolist()),
+        trained_as_of=trained_as_of,
+    )
+    model.feature_importance = permutation_importance_top(model, x, y, seed)
+    return model
+
+
+def permutation_importance_top(model: TrainedModel, x: pd.DataFrame, y: np.ndarray, seed: int, top: int = 15) -> dict[str, float]:
+    """Permutation importance (ROC AUC drop) of the most important features, on a capped sample."""
+    from sklearn.inspection import permutation_importance
+
+    positions = np.arange(len(x))
+    if len(x) > 3000:
+        positions = np.sort(np.random.default_rng(seed).choice(len(x), 3000, replace=False))
+    sample, ys = x.iloc[positions], y[positions]
+    result = permutation_importance(model.pipeline, sample, ys, scoring="roc_auc", n_repeats=3, random_state=seed)
+    order = np.argsort(result.importances_mean)[::-1][:top]
+    return {x.columns[i]: float(result.importances_mean[i]) for i in order}
+
+
+def risk_tier(proba: np.ndarray, medium: float, high: float) -> np.ndarray:
+    return np.where(proba >= high, "high", np.where(proba >= medium, "medium", "low"))

@@ -1,0 +1,23 @@
+"""Applying a trained model to the scoring rows: a probability and a risk tier per customer."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
+from retention_assets.lib.modeling import TrainedModel, risk_tier
+
+
+def score_customers(model: TrainedModel, rows: pd.DataFrame, key: str, bounds: dict[str, float]) -> pd.DataFrame:
+    """One row per customer: probability, tier, whether they were active at the as-of time."""
+    proba = model.predict_proba(rows)
+    scores = pd.DataFrame({
+        key: rows[key].to_numpy(),
+        FEATURE_TIMESTAMP: rows[FEATURE_TIMESTAMP].to_numpy(),
+        "churn_probability": proba,
+        "risk_tier": risk_tier(proba, bounds.get("medium", 0.2), bounds.get("high", 0.5)),
+        "predicted_churn": proba >= model.threshold,
+        "active_at_as_of": rows[ELIGIBLE].to_numpy(),
+        "model_name": model.model_name,
+    })
+    return scores.sort_values("churn_probability", ascending=False, kind="mergesort").reset_index(drop=True)

@@ -1,0 +1,302 @@
+"""The user's settings file: declared sources, windows, timeline, label and outputs.
+
+Everything that reads the YAML goes through `load_settings`, which validates with pydantic so that a
+wrong key or value fails at load time with a message naming the key and what was expected.
+The file is chosen by `RETENTION_SETTINGS` (or the CLI's `--settings`); without either the embedded
+sample's settings are used, so the code location loads on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+SETTINGS_ENV_VAR = "RETENTION_SETTINGS"
+DATA_DIR_ENV_VAR = "RETENTION_DATA_DIR"
+DEFAULT_DATA_DIR = Path(".retention_data")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WINDOW = re.compile(r"^(?:(\d+)(h|d)|all_time)$")
+DEFAULT_WINDOWS = ["24h", "7d", "30d", "90d", "180d", "365d", "all_time"]
+AGGREGATIONS = ("count", "sum", "mean", "min", "max", "std")
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be used; the message names the file, the key and the expectation."""
+
+
+def _identifier(value: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError(
+            f"{value!r} must be a plain identifier (letters, digits, underscores; not starting with a digit)"
+        )
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSettings(_Strict):
+    """A file the pipeline reads: where it is and how it is keyed."""
+
+    path: Path
+    format: Literal["csv", "parquet"] | None = Field(
+        default=None, description="Inferred from the file extension when omitted."
+    )
+    entity_key: str
+
+    @property
+    def file_format(self) -> Literal["csv", "parquet"]:
+        if self.format:
+            return self.format
+        suffix = self.path.suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            return "parquet"
+        if suffix in (".csv", ".txt"):
+            return "csv"
+        raise SettingsError(
+            f"cannot infer the format of {self.path}: set `format: csv` or `format: parquet`"
+        )
+
+
+class EntitySettings(SourceSettings):
+    """The entity table: one row per customer (or a documented duplicate policy)."""
+
+    name: Identifier = Field(default="customers", description="Names the raw asset: raw_<name>.")
+    numeric_columns: list[str] | None = Field(
+        default=None, description="Columns cast to float; inferred from the data when omitted."
+    )
+    categorical_columns: list[str] | None = None
+    date_columns: list[str] = Field(
+        default_factory=list,
+        description="Dates turned into 'days since' features as of each feature timestamp.",
+    )
+    signup_column: str | None = Field(
+        default=None,
+        description="When the customer started; customers who start after a cutoff are not in its training rows.",
+    )
+    exclude_columns: list[str] = Field(default_factory=list)
+    duplicate_keys: Literal["error", "keep_first", "keep_last"] = Field(
+        default="error",
+        description="error: raw stops on duplicate keys. keep_first/keep_last: bronze keeps one row per key "
+        "(file order, or by `order_by`) and logs how many it dropped.",
+    )
+    order_by: str | None = None
+    outlier_iqr_multiplier: float = Field(default=3.0, gt=0)
+
+
+class EventSettings(SourceSettings):
+    """An event table: many timestamped rows per customer."""
+
+    timestamp_column: str
+    value_columns: list[str] = Field(default_factory=list)
+    categorical_columns: list[str] = Field(default_factory=list)
+    text_columns: list[str] = Field(default_factory=list)
+    aggregations: list[Literal["count", "sum", "mean", "min", "max", "std"]] = Field(
+        default_factory=lambda: list(AGGREGATIONS)
+    )
+    max_categories: int = Field(default=12, ge=1, description="Most frequent values counted per categorical column.")
+    naive_timestamps_timezone: str = Field(
+        default="UTC",
+        description="Time zone assumed for timestamps without an offset; every timestamp is normalised to UTC.",
+    )
+
+
+class LabelSettings(_Strict):
+    """How churn is defined.
+
+    inactivity: churned = no event (in `activity_sources`, default all) in (cutoff, cutoff + horizon].
+    target_column: churned = the entity column `target_column`; if `label_timestamp_column` is given,
+    rows churned at or before a cutoff are excluded from its training rows and churn after
+    cutoff + horizon counts as retained for that cutoff.
+    """
+
+    kind: Literal["inactivity", "target_column"] = "inactivity"
+    horizon_days: int = Field(default=30, gt=0)
+    activity_sources: list[str] | None = None
+    active_within_days: int | None = Field(
+        default=90,
+        gt=0,
+        description="Inactivity label: only customers with an event in this many days before a cutoff are "
+        "training rows (the others have already left).",
+    )
+    target_column: str | None = None
+    label_timestamp_column: str | None = None
+
+    @model_validator(mode="after")
+    def _target_needs_column(self) -> "LabelSettings":
+        if self.kind == "target_column" and not self.target_column:
+            raise ValueError("label.kind is 'target_column' but label.target_column is not set")
+        return self
+
+
+class TimelineSettings(_Strict):
+    """The as-of timestamp for scoring and the training cutoffs before it."""
+
+    as_of: datetime | Literal["auto"] = Field(
+        default="auto",
+        description="Scoring timestamp (UTC). 'auto' derives it from the data: the latest event timestamp.",
+    )
+    training_cutoffs: int = Field(
+        default=2,
+        ge=1,
+        le=24,
+        description="Training snapshots at as_of - horizon, as_of - horizon - spacing, ...; with two or more "
+        "the latest is the out-of-time validation set.",
+    )
+    cutoff_spacing_days: int | None = Field(
+        default=None, gt=0, description="Days between training cutoffs; defaults to the label horizon."
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | str) -> datetime | str:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value.astimezone(timezone.utc)
+        return value
+
+
+class ModelSettings(_Strict):
+    """Model training choices."""
+
+    random_seed: int = 42
+    cv_folds: int = Field(default=5, ge=2)
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Decision threshold; when omitted the one maximising F1 on validation is chosen.",
+    )
+    risk_tier_bounds: dict[Literal["medium", "high"], float] = Field(
+        default_factory=lambda: {"medium": 0.2, "high": 0.5}
+    )
+    max_single_feature_auc: float = Field(
+        default=0.95,
+        gt=0.5,
+        le=1.0,
+        description="A feature that alone separates the training labels better than this is treated as leakage.",
+    )
+
+
+class Settings(_Strict):
+    """The whole settings file."""
+
+    entity: EntitySettings
+    events: dict[Identifier, EventSettings] = Field(default_factory=dict)
+    windows: list[str] = Field(default_factory=lambda: list(DEFAULT_WINDOWS))
+    timeline: TimelineSettings = Field(default_factory=TimelineSettings)
+    label: LabelSettings = Field(default_factory=LabelSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "
+        "./.retention_data in the working directory.",
+    )
+    base_dir: Path | None = Field(
+        default=None, exclude=True, description="Directory relative paths resolve against (the file's own)."
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one window is required")
+        for window in value:
+            if not _WINDOW.match(window):
+                raise ValueError(f"window {window!r} must look like '24h', '7d' or 'all_time'")
+        if len(set(value)) != len(value):
+            raise ValueError("windows must be unique")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Settings":
+        names = set(self.events)
+        if self.entity.name in names:
+            raise ValueError(f"entity.name {self.entity.name!r} is also an event source name; names must differ")
+        if self.label.kind == "target_column" and self.label.target_column in self.entity.exclude_columns:
+            raise ValueError("label.target_column is listed in entity.exclude_columns")
+        if self.label.kind == "inactivity":
+            if not names:
+                raise ValueError("label.kind 'inactivity' needs at least one event source under `events`")
+            unknown = set(self.label.activity_sources or []) - names
+            if unknown:
+                raise ValueError(
+                    f"label.activity_sources names {sorted(unknown)}, which are not event sources {sorted(names)}"
+                )
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the settings, made absolute against the settings file's directory."""
+        if path.is_absolute() or self.base_dir is None:
+            return path.resolve()
+        return (self.base_dir / path).resolve()
+
+    @property
+    def data_path(self) -> Path:
+        override = os.environ.get(DATA_DIR_ENV_VAR)
+        if override:
+            return Path(override).resolve()
+        return self.resolve(self.data_dir) if self.data_dir else DEFAULT_DATA_DIR.resolve()
+
+    @property
+    def activity_sources(self) -> list[str]:
+        return list(self.label.activity_sources or self.events)
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        got = item.get("input")
+        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {key}: {item['msg']}{got_text}")
+    return f"invalid settings in {path}:\n" + "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a settings file; without a path, `RETENTION_SETTINGS` or the sample settings."""
+    chosen = Path(path or os.environ.get(SETTINGS_ENV_VAR) or sample_settings_path()).expanduser().resolve()
+    if not chosen.exists():
+        raise SettingsError(f"settings file {chosen} does not exist (set {SETTINGS_ENV_VAR} or pass --settings)")
+    try:
+        raw = yaml.safe_load(chosen.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"settings file {chosen} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"settings file {chosen} must hold a mapping at the top level")
+    try:
+        return Settings.model_validate({**raw, "base_dir": chosen.parent})
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(chosen, exc)) from None
+
+
+def sample_settings_path() -> Path:
+    """Settings of the embedded sample (committed with its data under `retention_assets/sample/`)."""
+    return Path(__file__).parent / "sample" / "settings.yaml"
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """Settings of this process's code location (cached: read once per process)."""
+    return load_settings()
