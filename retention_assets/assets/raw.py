@@ -128,7 +128,7 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
             "as_of": dg.MetadataValue.text(timeline.as_of.isoformat()),
             "as_of_source": dg.MetadataValue.text(origin),
             "training_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.cutoffs]),
-            "horizon_days": dg.MetadataValue.float(settings.label.horizon_days),
+            "horizon_days": dg.MetadataValue.int(settings.label.horizon_days),
         })
 
     return _asset

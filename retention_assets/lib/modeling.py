@@ -54,12 +54,9 @@ def split_feature_types(frame: pd.DataFrame, features: list[str]) -> tuple[list[
 
 def model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """The model's input: floats (NaN for missing) and plain object strings."""
-    out = pd.DataFrame(index=frame.index)
-    for column in numeric:
-        out[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
-    for column in categorical:
-        out[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return out
+    columns = {column: pd.to_numeric(frame[column], errors="raise").astype("float64") for column in numeric}
+    columns.update({column: frame[column].astype(object).where(frame[column].notna(), None) for column in categorical})
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def make_pipeline(kind: str, numeric: list[str], categorical: list[str], seed: int):

@@ -187,7 +187,9 @@ def validate_and_write(con: duckdb.DuckDBPyConnection, spec: SourceSpec, target:
         if columns[column] == "VARCHAR":
             repairs.append(f"{column}: numbers written as text read as DOUBLE")
     for column in (*spec.timestamp_columns, *spec.date_columns):
-        repairs.append(f"{column}: normalised to UTC (values without an offset read as {spec.naive_timezone})")
+        if not columns[column].startswith("TIMESTAMP WITH TIME ZONE"):
+            repairs.append(f"{column}: {columns[column]} values normalised to UTC "
+                           f"(values without an offset read as {spec.naive_timezone})")
     if columns[spec.entity_key] != "VARCHAR":
         repairs.append(f"{spec.entity_key}: {columns[spec.entity_key]} keys compared as text")
     span = None
