@@ -36,7 +36,7 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     def gold_checks(gold: pd.DataFrame):
         from retention_assets.lib.gold import feature_columns, training_rows
         from retention_assets.lib.labels import LABEL, LABEL_TIMESTAMP
-        from retention_assets.lib.leakage import future_dates, single_feature_auc, too_predictive
+        from retention_assets.lib.leakage import future_dates, single_feature_auc_by_group, too_predictive
 
         late = gold[FEATURE_TIMESTAMP] >= gold[LABEL_TIMESTAMP]
         yield dg.AssetCheckResult(check_name="point_in_time", passed=not late.any(), asset_key=GOLD,
@@ -48,7 +48,8 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                                   metadata={"class_counts": dg.MetadataValue.json({str(k): int(v) for k, v in classes.items()})})
 
         features = feature_columns(gold, key)
-        aucs = single_feature_auc(train, features, LABEL) if len(classes) == 2 else pd.DataFrame(columns=["feature", "auc"])
+        aucs = (single_feature_auc_by_group(train, features, LABEL, FEATURE_TIMESTAMP) if len(classes) == 2
+                else pd.DataFrame(columns=["feature", "auc", "scope"]))
         date_features = [f"days_since_{c}" for c in entity_date_columns(settings) if c != signup]
         findings = too_predictive(aucs, max_auc) + future_dates(train, [c for c in date_features if c in train])
         description = "; ".join(f"{f.column}: {f.evidence}" for f in findings) or None

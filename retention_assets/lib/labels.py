@@ -96,16 +96,16 @@ def target_column_labels(
     """
     frames = []
     as_of_ts = pd.Timestamp(as_of)
+    label_ts_dtype = "datetime64[ns, UTC]"
     for snapshot in snapshots:
         t = pd.Timestamp(snapshot)
         frame = pd.DataFrame({key: entity[key].to_numpy(), FEATURE_TIMESTAMP: t})
         if label_ts is not None:
-            ts = pd.to_datetime(label_ts, utc=True).to_numpy()
-            churned_ts = pd.Series(ts, index=entity.index)
-            positive = (target.fillna(0).astype(int) == 1) & churned_ts.notna()
-            before = positive & (churned_ts <= t)
-            within = positive & (churned_ts > t) & (churned_ts <= t + horizon)
-            frame[LABEL] = within.to_numpy().astype("Int64")
+            churned_at = pd.Series(pd.to_datetime(label_ts, utc=True).to_numpy(), dtype=label_ts_dtype)
+            positive = (pd.Series(target.to_numpy()).fillna(0).astype(int) == 1) & churned_at.notna()
+            before = positive & (churned_at <= t)
+            within = positive & (churned_at > t) & (churned_at <= t + horizon)
+            frame[LABEL] = pd.array(within.astype(int).to_numpy(), dtype="Int64")
             frame[ELIGIBLE] = ~before.to_numpy()
             frame[LABEL_TIMESTAMP] = t + horizon
         else:

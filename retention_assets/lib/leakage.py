@@ -20,6 +20,25 @@ class LeakageFinding:
     evidence: str
 
 
+def single_feature_auc_by_group(
+    frame: pd.DataFrame, features: list[str], label: str, group: str, min_rows: int = 50
+) -> pd.DataFrame:
+    """The highest single-feature AUC over the pooled rows and each group (e.g. each cutoff).
+
+    A column exported at one moment leaks most for the cutoff nearest that moment; pooling cutoffs
+    would dilute it below the threshold.
+    """
+    results = [single_feature_auc(frame, features, label).assign(scope="all")]
+    for value, rows in frame.groupby(group):
+        if len(rows) >= min_rows and rows[label].nunique() == 2:
+            results.append(single_feature_auc(rows, features, label).assign(scope=str(value)))
+    combined = pd.concat(results, ignore_index=True)
+    if combined.empty:
+        return pd.DataFrame(columns=["feature", "auc", "scope"])
+    best = combined.sort_values("auc", ascending=False, kind="mergesort").drop_duplicates("feature")
+    return best.reset_index(drop=True)
+
+
 def single_feature_auc(frame: pd.DataFrame, features: list[str], label: str, seed: int = 0) -> pd.DataFrame:
     """ROC AUC of each feature alone (direction-free: max(auc, 1 - auc)).
 
@@ -55,7 +74,8 @@ def single_feature_auc(frame: pd.DataFrame, features: list[str], label: str, see
 def too_predictive(aucs: pd.DataFrame, max_auc: float) -> list[LeakageFinding]:
     flagged = aucs[aucs["auc"] > max_auc]
     return [
-        LeakageFinding(r.feature, f"alone reaches ROC AUC {r.auc:.3f} on the training labels (limit {max_auc})")
+        LeakageFinding(r.feature, f"alone reaches ROC AUC {r.auc:.3f} on the training labels"
+                                  f"{'' if getattr(r, 'scope', 'all') == 'all' else f' at cutoff {r.scope}'} (limit {max_auc})")
         for r in flagged.itertuples()
     ]
 

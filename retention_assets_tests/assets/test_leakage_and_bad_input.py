@@ -1,0 +1,142 @@
+"""Leakage is stopped before training; bad input stops at raw; nothing materialized is corrupted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_assets.lib.sample_data import SamplePaths
+from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, step_failures, table
+
+
+def copy_sample(sample: SamplePaths, directory, customers=None, transactions=None) -> SamplePaths:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = SamplePaths(directory / "customers.csv", directory / "transactions.parquet",
+                        directory / "support_tickets.csv")
+    (customers if customers is not None else pd.read_csv(sample.customers, dtype=str)).to_csv(paths.customers, index=False)
+    (transactions if transactions is not None else pd.read_parquet(sample.transactions)).to_parquet(paths.transactions)
+    paths.support_tickets.write_bytes(sample.support_tickets.read_bytes())
+    return paths
+
+
+def test_a_leaky_entity_column_stops_the_graph_before_training(small_sample, make_settings, tmp_path):
+    # An export-time column: transactions in the 30 days before the data's end. For the training rows
+    # (cutoffs 30 and 60 days earlier) it is computed from the label window itself.
+    tx = pd.read_parquet(small_sample.transactions)
+    end = tx["event_ts"].max()
+    recent = tx[tx["event_ts"] > end - timedelta(days=30)].groupby("customer_id").size()
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    customers["recent_purchases"] = customers["customer_id"].map(recent).fillna(0).astype(int)
+    settings = make_settings(paths=copy_sample(small_sample, tmp_path / "data", customers=customers))
+
+    result = run_refresh(settings)
+
+    assert not result.success
+    assert check_results(result)["gold_features:leakage_probe"] is False
+    keys = materialized_keys(result)
+    assert "gold_features" in keys and "churn_model" not in keys and "churn_scores" not in keys
+    evaluation = next(e.event_specific_data for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "leakage_probe")
+    assert "recent_purchases" in evaluation.description
+    assert evaluation.metadata["suspect_columns"].value == ["recent_purchases"]
+
+
+def test_an_entity_date_after_the_feature_timestamp_is_flagged(small_sample, make_settings, tmp_path):
+    tx = pd.read_parquet(small_sample.transactions)
+    last = tx.groupby("customer_id")["event_ts"].max().dt.strftime("%Y-%m-%d")
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    customers["last_purchase_date"] = customers["customer_id"].map(last)
+    paths = copy_sample(small_sample, tmp_path / "data", customers=customers)
+    settings = make_settings(paths=paths, entity={"date_columns": ["signup_date", "last_purchase_date"]})
+
+    result = run_refresh(settings)
+
+    evaluation = next(e.event_specific_data for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "leakage_probe")
+    assert not evaluation.passed
+    assert "days_since_last_purchase_date" in evaluation.metadata["suspect_columns"].value
+    assert "churn_model" not in materialized_keys(result)
+
+
+def test_events_after_a_cutoff_cannot_change_its_training_features(small_sample, make_settings, tmp_path):
+    """Leakage-safe by construction: append absurd events after the latest cutoff; training rows stay."""
+    base = make_settings(directory=tmp_path / "base", timeline={"as_of": "2026-06-30T00:00:00Z"})
+    assert run_refresh(base).success
+    tx = pd.read_parquet(small_sample.transactions)
+    cutoff = pd.Timestamp("2026-05-31T00:00:00Z")
+    extra = tx.sample(n=500, random_state=0).assign(
+        event_ts=lambda f: cutoff + pd.to_timedelta(np.arange(len(f)) % (29 * 24), unit="h") + pd.Timedelta(hours=1),
+        amount=1e6,
+    )
+    paths = copy_sample(small_sample, tmp_path / "data", transactions=pd.concat([tx, extra], ignore_index=True))
+    changed = make_settings(paths=paths, directory=tmp_path / "changed", timeline={"as_of": "2026-06-30T00:00:00Z"})
+    assert run_refresh(changed).success
+
+    def train_features(settings):
+        gold = table(settings, "gold_features")
+        rows = gold[gold["row_role"] == "train"]
+        return rows.drop(columns=["churned", "eligible", "label_available", "label_timestamp"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(train_features(base), train_features(changed))
+    scores_base, scores_changed = table(base, "gold_features"), table(changed, "gold_features")
+    assert not scores_base[scores_base["row_role"] == "score"].reset_index(drop=True).equals(
+        scores_changed[scores_changed["row_role"] == "score"].reset_index(drop=True))
+
+
+def test_bad_timestamps_stop_at_raw_with_file_column_and_rows_and_keep_the_old_table(small_sample, make_settings, tmp_path):
+    paths = copy_sample(small_sample, tmp_path / "data")
+    settings = make_settings(paths=paths)
+    assert run_refresh(settings).success
+    good_scores = table(settings, "churn_scores")
+    raw_before = (settings.data_path / "tables" / "raw_support_tickets.parquet").read_bytes()
+
+    tickets = pd.read_csv(paths.support_tickets, dtype=str)
+    tickets.loc[[3, 7], "created_at"] = ["yesterday", "2026-02-30T10:00:00Z"]
+    tickets.to_csv(paths.support_tickets, index=False)
+    result = run_refresh(settings)
+
+    assert not result.success
+    message = step_failures(result)["raw_support_tickets"]
+    assert str(paths.support_tickets) in message and "'created_at'" in message
+    assert "rows 4, 8" in message and "'yesterday'" in message
+    assert "Traceback" not in message
+    assert "churn_scores" not in materialized_keys(result)
+    assert (settings.data_path / "tables" / "raw_support_tickets.parquet").read_bytes() == raw_before
+    pd.testing.assert_frame_equal(table(settings, "churn_scores"), good_scores)
+
+
+def test_duplicate_customers_fail_by_default_and_are_dropped_with_keep_last(small_sample, make_settings, tmp_path):
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    duplicated = pd.concat([customers, customers.iloc[[5]].assign(plan="premium")], ignore_index=True)
+    paths = copy_sample(small_sample, tmp_path / "data", customers=duplicated)
+
+    strict = run_refresh(make_settings(paths=paths, directory=tmp_path / "strict"))
+    assert "duplicate entity key" in step_failures(strict)["raw_customers"]
+
+    lenient = make_settings(paths=paths, directory=tmp_path / "lenient", entity={"duplicate_keys": "keep_last"})
+    result = run_refresh(lenient)
+    assert result.success
+    entity = table(lenient, "bronze_entity")
+    assert len(entity) == len(customers)
+    assert entity.loc[entity["customer_id"] == customers.loc[5, "customer_id"], "plan"].item() == "premium"
+
+
+def test_explicit_target_column_labels_train_a_model(small_sample, make_settings, tmp_path):
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    rng = np.random.default_rng(0)
+    risk = (customers["plan"] == "basic").astype(float) * 0.25 + 0.1
+    churned = rng.random(len(customers)) < risk
+    days = rng.integers(1, 60, len(customers))
+    customers["churned_flag"] = np.where(churned, "yes", "no")
+    customers["churned_on"] = np.where(churned, (pd.Timestamp("2026-06-30") - pd.to_timedelta(days, "D")).strftime("%Y-%m-%d"), "")
+    paths = copy_sample(small_sample, tmp_path / "data", customers=customers)
+    settings = make_settings(paths=paths, label={"kind": "target_column", "target_column": "churned_flag",
+                                                 "label_timestamp_column": "churned_on", "activity_sources": None})
+    result = run_refresh(settings)
+    assert result.success, step_failures(result)
+    gold = table(settings, "gold_features")
+    assert "churned_flag" not in gold and "days_since_churned_on" not in gold
+    assert set(gold.loc[gold["row_role"] == "train", "churned"].dropna().unique()) == {0, 1}

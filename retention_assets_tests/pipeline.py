@@ -1,0 +1,48 @@
+"""Running the project's own refresh job in-process for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from retention_assets.automation import REFRESH_JOB
+from retention_assets.definitions import build_definitions
+from retention_assets.settings import Settings
+
+
+def run_refresh(settings: Settings, instance: dg.DagsterInstance | None = None, selection=None):
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(REFRESH_JOB)
+    return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                                  asset_selection=selection)
+
+
+def table(settings: Settings, name: str) -> pd.DataFrame:
+    return pd.read_parquet(Path(settings.data_path) / "tables" / f"{name}.parquet")
+
+
+def materialized_keys(result) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def check_results(result) -> dict[str, bool]:
+    return {
+        f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}": e.event_specific_data.passed
+        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def step_failures(result) -> dict[str, str]:
+    failures = {}
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            text = (data.user_failure_data.description if data.user_failure_data and data.user_failure_data.description
+                    else (error.message if error else ""))
+            failures[event.step_key] = text
+    return failures
