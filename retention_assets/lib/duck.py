@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import duckdb
+
+from retention_assets.lib.files import atomic_write
 
 
 def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -28,17 +28,6 @@ def parquet_relation(path: Path | str) -> str:
     return f"read_parquet({sql_path(path)})"
 
 
-def temporary_sibling(path: Path) -> Path:
-    """A temporary file next to `path` (same filesystem, so the final rename is atomic)."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     """Write a query's result to `target` atomically: a temporary file, then a rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(target)
-    try:
-        con.execute(f"COPY ({query}) TO {sql_path(tmp)} (FORMAT PARQUET, COMPRESSION ZSTD)")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(target, lambda tmp: con.execute(f"COPY ({query}) TO {sql_path(tmp)} (FORMAT PARQUET, COMPRESSION ZSTD)"))

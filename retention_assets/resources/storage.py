@@ -7,27 +7,15 @@ target, so a failed or killed run never leaves a half-written table where a good
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from retention_assets.lib.duck import temporary_sibling
+from retention_assets.lib.files import atomic_write
 
 _EXTENSIONS = (".parquet", ".json", ".joblib")
-
-
-def atomic_write(target: Path, write) -> None:
-    """Call `write(tmp_path)` and move the result over `target` only if it succeeded."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(target)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class LocalTableStorage(dg.ConfigurableResource):
