@@ -43,27 +43,26 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
     )
     def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict):
         from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.event_features import compute_window_features, event_spec
+        from retention_assets.lib.event_features import compute_window_features, event_spec, orphan_events_sql
+        from retention_assets.lib.sql_dialect import DUCKDB
         from retention_assets.lib.windows import Timeline, parse_windows
 
         tl = Timeline.from_dict(timeline)
         con = compute.connect()
+        events = parquet_relation(tables.table_path(raw_name(source)))
+        entity = parquet_relation(tables.table_path(raw_name(settings.entity.name)))
         frames, spec = compute_window_features(
             con,
             event_spec(source, event),
             parse_windows(settings.windows),
-            events=parquet_relation(tables.table_path(raw_name(source))),
-            entity=parquet_relation(tables.table_path(raw_name(settings.entity.name))),
+            events=events,
+            entity=entity,
             entity_key=settings.entity.entity_key,
             snapshots=list(tl.snapshots),
             max_categories=event.max_categories,
             categorical_columns=event.categorical_columns,
         )
-        orphans = con.execute(
-            f"SELECT count(*) FROM {parquet_relation(tables.table_path(raw_name(source)))} e "
-            f"ANTI JOIN {parquet_relation(tables.table_path(raw_name(settings.entity.name)))} k "
-            f"ON CAST(e.\"{event.entity_key}\" AS VARCHAR) = CAST(k.\"{settings.entity.entity_key}\" AS VARCHAR)"
-        ).fetchone()[0]
+        orphans = con.execute(orphan_events_sql(DUCKDB, events, event.entity_key, entity, settings.entity.entity_key)).fetchone()[0]
         if orphans:
             context.log.warning(f"{source}: {orphans} event(s) belong to keys missing from the entity table; "
                                 "they are not aggregated")

@@ -204,3 +204,12 @@ def compute_window_features(
     sql = window_features_sql(spec, windows, dialect, events=events, spine=spine, spine_key=entity_key)
     frame = con.execute(sql).df()
     return split_by_window(frame, entity_key, feature_columns(spec, windows, dialect)), spec
+
+
+def orphan_events_sql(dialect: Dialect, events: str, event_key: str, entity: str, entity_key: str) -> str:
+    """Count of events whose key is not in the entity table (they cannot be attributed to a customer)."""
+    q = dialect.ident
+    return (
+        f"SELECT count(*) FROM {events} e WHERE NOT EXISTS (SELECT 1 FROM {entity} k "
+        f"WHERE {dialect.as_string('k.' + q(entity_key))} = {dialect.as_string('e.' + q(event_key))})"
+    )

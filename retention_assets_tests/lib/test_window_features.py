@@ -178,3 +178,16 @@ def test_sql_matches_python_reference(raw_rows, snap_offsets, window_names):
                 assert pd.isna(got), (customer, snap, window, column, got)
             else:
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (customer, snap, window, column)
+
+
+def test_events_of_unknown_customers_are_counted_not_aggregated():
+    from retention_assets.lib.event_features import orphan_events_sql
+    from retention_assets.lib.sql_dialect import DUCKDB
+
+    events = events_frame([("a", AS_OF, 1.0), ("zz", AS_OF, 1.0), ("zz", AS_OF, 2.0)])
+    con = connect()
+    con.register("events_df", events)
+    con.register("entity_df", pd.DataFrame({"cid": ["a", "b"]}))
+    assert con.execute(orphan_events_sql(DUCKDB, "events_df", "cid", "entity_df", "cid")).fetchone()[0] == 2
+    frames = run(events, ["a", "b"], [AS_OF])
+    assert sorted(frames["all_time"]["cid"]) == ["a", "b"]
