@@ -73,10 +73,14 @@ def _describe(con: duckdb.DuckDBPyConnection, relation: str, spec: SourceSpec) -
     return {name: dtype for name, dtype, *_ in rows}
 
 
+def _is_tz_aware(dtype: str) -> bool:
+    return "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ")
+
+
 def _timestamp_expr(column: str, dtype: str, naive_tz: str) -> str:
     c, tz = q(column), "'" + naive_tz.replace("'", "''") + "'"
-    if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
-        return c
+    if _is_tz_aware(dtype):
+        return f"CAST({c} AS TIMESTAMPTZ)"
     if dtype.startswith("TIMESTAMP") or dtype == "DATE":
         return f"timezone({tz}, CAST({c} AS TIMESTAMP))"
     if dtype == "VARCHAR":
@@ -187,7 +191,7 @@ def validate_and_write(con: duckdb.DuckDBPyConnection, spec: SourceSpec, target:
         if columns[column] == "VARCHAR":
             repairs.append(f"{column}: numbers written as text read as DOUBLE")
     for column in (*spec.timestamp_columns, *spec.date_columns):
-        if not columns[column].startswith("TIMESTAMP WITH TIME ZONE"):
+        if not _is_tz_aware(columns[column]):
             repairs.append(f"{column}: {columns[column]} values normalised to UTC "
                            f"(values without an offset read as {spec.naive_timezone})")
     if columns[spec.entity_key] != "VARCHAR":

@@ -128,3 +128,17 @@ def test_failed_validation_leaves_the_previous_table_untouched(tmp_path):
         validate_and_write(connect(), events_spec(bad), target)
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == ["tx.parquet"]
+
+
+def test_parquet_timestamps_keep_their_instant_and_naive_ones_get_the_configured_zone(tmp_path):
+    aware = pd.DataFrame({"cid": ["a"], "ts": pd.to_datetime(["2026-03-01T10:00:00+02:00"]).tz_convert("UTC"),
+                          "amount": [1.0], "kind": ["x"]})
+    aware.to_parquet(tmp_path / "aware.parquet")
+    naive = aware.assign(ts=pd.to_datetime(["2026-03-01T10:00:00"]))
+    naive.to_parquet(tmp_path / "naive.parquet")
+    spec = dict(file_format="parquet", naive_timezone="America/New_York")
+    got_aware, report = validate(events_spec(tmp_path / "aware.parquet", **spec), tmp_path)
+    assert got_aware["ts"].item() == pd.Timestamp("2026-03-01T08:00:00Z")
+    assert report.repairs == []  # already tz-aware: nothing to repair
+    got_naive, _ = validate(events_spec(tmp_path / "naive.parquet", name="n", **spec), tmp_path)
+    assert got_naive["ts"].item() == pd.Timestamp("2026-03-01T15:00:00Z")
