@@ -80,6 +80,16 @@ def run_measured(target: list[str], env: dict[str, str] | None = None, cwd: Path
     return Measured(proc.returncode, seconds, peak, proc.stdout, proc.stderr)
 
 
+def package_version() -> str:
+    """The commit the package was measured at (the package is edited in parallel), and whether it had local edits."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "retention_assets")
+    return f"retention_assets at git {commit}" + (" + uncommitted edits" if dirty else "")
+
+
 def format_table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table (readable in a terminal and pasteable into RESULTS.md)."""
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PROJECT_DIR, Measured, ensure_sample, format_table, run_measured  # noqa: E402
+from _common import PROJECT_DIR, Measured, ensure_sample, format_table, package_version, run_measured  # noqa: E402
 
 DEFINITIONS_MODULE = "retention_assets.definitions"
 IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
@@ -166,6 +166,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    print(package_version(), flush=True)
     settings_path = ensure_sample(args.customers, args.events_per_customer)
     work = Path(tempfile.mkdtemp(prefix="retention_bench_graph_"))
     try:

@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ensure_sample, format_table, run_measured  # noqa: E402
+from _common import ensure_sample, format_table, package_version, run_measured  # noqa: E402
 
 SOURCE = "transactions"
 KEY = "customer_id"
@@ -413,6 +413,7 @@ def main(argv=None) -> int:
     if args.child:
         return child_main(args)
 
+    print(package_version(), flush=True)
     settings_path = ensure_sample(args.customers, args.events_per_customer)
     events, entity = prepare_raw(settings_path)
     as_of, n_events = latest_event(events)

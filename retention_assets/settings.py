@@ -108,9 +108,11 @@ class EventSettings(SourceSettings):
     """An event table: many timestamped rows per customer."""
 
     timestamp_column: str
-    value_columns: list[str] = Field(default_factory=list)
-    categorical_columns: list[str] = Field(default_factory=list)
-    text_columns: list[str] = Field(default_factory=list)
+    value_columns: list[str] | None = Field(
+        default=None, description="Numeric columns to aggregate; when omitted, the findings decide."
+    )
+    categorical_columns: list[str] | None = Field(default=None, description="When omitted, the findings decide.")
+    text_columns: list[str] | None = Field(default=None, description="When omitted, the findings decide.")
     aggregations: list[Literal["count", "sum", "mean", "min", "max", "std"]] = Field(
         default_factory=lambda: list(AGGREGATIONS)
     )
@@ -197,6 +199,31 @@ class ModelSettings(_Strict):
         le=1.0,
         description="A feature that alone separates the training labels better than this is treated as leakage.",
     )
+    max_separation_auc: float = Field(
+        default=0.995, gt=0.5, le=1.0,
+        description="A depth-3 tree separating the training labels better than this (out of fold) is leakage.",
+    )
+    low_importance_threshold: float = Field(
+        default=0.0, description="Features with permutation importance at or below this become proposed drops."
+    )
+
+
+class ExplorationSettings(_Strict):
+    """Where findings live and how they turn into recommendations."""
+
+    findings_dir: Path | None = Field(
+        default=None, description="Relative to the settings file; default <data directory>/findings."
+    )
+    auto_accept: bool = Field(
+        default=True,
+        description="New routine recommendations (imputation, capping, encoding, aggregation) start accepted; "
+        "removals always start proposed.",
+    )
+    max_one_hot_cardinality: int = Field(default=20, ge=2)
+    hash_buckets: int = Field(default=32, ge=2)
+    text_components: int = Field(default=8, ge=1, le=64)
+    text_max_features: int = Field(default=2000, ge=10)
+    profile_sample_rows: int = Field(default=200_000, ge=1000)
 
 
 class Settings(_Strict):
@@ -208,6 +235,7 @@ class Settings(_Strict):
     timeline: TimelineSettings = Field(default_factory=TimelineSettings)
     label: LabelSettings = Field(default_factory=LabelSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
     data_dir: Path | None = Field(
         default=None,
         description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "
@@ -258,6 +286,11 @@ class Settings(_Strict):
         if override:
             return Path(override).resolve()
         return self.resolve(self.data_dir) if self.data_dir else DEFAULT_DATA_DIR.resolve()
+
+    @property
+    def findings_path(self) -> Path:
+        directory = self.exploration.findings_dir
+        return self.resolve(directory) if directory else self.data_path / "findings"
 
     @property
     def activity_sources(self) -> list[str]:

@@ -38,14 +38,15 @@ def build_bronze_entity_asset(settings: Settings) -> dg.AssetsDefinition:
               kinds={"pandas", "parquet"},
               description="The entity table cleaned: one row per key, capped outliers, imputed gaps, typed columns.")
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.entity_cleaning import clean_entity
+        from retention_assets.lib.entity_cleaning import CleaningPlan, clean_entity
 
         raw = pd.read_parquet(tables.table_path(raw_name(entity.name)))
         raw = raw.drop(columns=[c for c in label_only_columns(settings) if c in raw.columns])
         passthrough = tuple(entity.date_columns) + ((entity.signup_column,) if entity.signup_column else ())
+        plan = CleaningPlan.default_for(raw, entity.entity_key, entity.outlier_iqr_multiplier)
         cleaned, report = clean_entity(
-            raw, entity.entity_key, duplicate_policy=entity.duplicate_keys, order_by=entity.order_by,
-            iqr_multiplier=entity.outlier_iqr_multiplier, passthrough=passthrough,
+            raw, entity.entity_key, plan, duplicate_policy=entity.duplicate_keys, order_by=entity.order_by,
+            passthrough=passthrough,
         )
         if report.duplicates_dropped:
             context.log.warning(f"dropped {report.duplicates_dropped} duplicate key row(s) ({entity.duplicate_keys})")

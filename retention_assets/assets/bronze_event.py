@@ -60,7 +60,7 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
             entity_key=settings.entity.entity_key,
             snapshots=list(tl.snapshots),
             max_categories=event.max_categories,
-            categorical_columns=event.categorical_columns,
+            categorical_columns=event.categorical_columns or (),
         )
         orphans = con.execute(orphan_events_sql(DUCKDB, events, event.entity_key, entity, settings.entity.entity_key)).fetchone()[0]
         if orphans:

@@ -53,9 +53,10 @@ def event_source_spec(settings: Settings, name: str, event: EventSettings):
         file_format=event.file_format,
         entity_key=event.entity_key,
         timestamp_columns=(event.timestamp_column,),
-        numeric_columns=tuple(event.value_columns),
-        string_columns=tuple(dict.fromkeys([*event.categorical_columns, *event.text_columns])),
+        numeric_columns=tuple(event.value_columns or ()),
+        string_columns=tuple(dict.fromkeys([*(event.categorical_columns or ()), *(event.text_columns or ())])),
         naive_timezone=event.naive_timestamps_timezone,
+        keep_other_columns=True,
     )
 
 

@@ -26,10 +26,14 @@ class EntityCleaningReport:
     caps: dict[str, dict] = field(default_factory=dict)
     imputations: dict[str, dict] = field(default_factory=dict)
     type_fixes: dict[str, int] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)  # recommendation ids that changed something
 
     def to_dict(self) -> dict:
         return {
             "duplicates_dropped": self.duplicates_dropped,
+            "dropped": self.dropped,
+            "applied": self.applied,
             "caps": self.caps,
             "imputations": self.imputations,
             "type_fixes": self.type_fixes,
@@ -73,25 +77,70 @@ def iqr_fences(values: pd.Series, multiplier: float) -> tuple[float, float] | No
     return float(q1 - multiplier * iqr), float(q3 + multiplier * iqr)
 
 
+@dataclass
+class CleaningPlan:
+    """Exactly what bronze_entity does to each column, built from accepted recommendations."""
+
+    drop: list[str] = field(default_factory=list)
+    cap_iqr: dict[str, float] = field(default_factory=dict)  # column -> fence multiplier
+    impute_median: list[str] = field(default_factory=list)
+    impute_constant: dict[str, str] = field(default_factory=dict)  # column -> fill value
+    sources: dict[str, str] = field(default_factory=dict)  # "<action>:<column>" -> recommendation id
+
+    @classmethod
+    def from_recommendations(cls, recs) -> "CleaningPlan":
+        plan = cls()
+        for rec in recs:
+            if rec.action == "drop_column":
+                plan.drop.append(rec.column)
+            elif rec.action == "cap_iqr":
+                plan.cap_iqr[rec.column] = float(rec.params.get("multiplier", 3.0))
+            elif rec.action == "impute_median":
+                plan.impute_median.append(rec.column)
+            elif rec.action == "impute_constant":
+                plan.impute_constant[rec.column] = str(rec.params.get("value", MISSING_CATEGORY))
+            else:
+                continue
+            plan.sources[f"{rec.action}:{rec.column}"] = rec.id
+        return plan
+
+    @classmethod
+    def default_for(cls, frame: pd.DataFrame, key: str, multiplier: float = 3.0) -> "CleaningPlan":
+        """Cap and impute every numeric column, fill every text column (used without a registry)."""
+        plan = cls()
+        for column in frame.columns:
+            if column == key or pd.api.types.is_datetime64_any_dtype(frame[column]):
+                continue
+            if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+                plan.cap_iqr[column] = multiplier
+                plan.impute_median.append(column)
+            else:
+                plan.impute_constant[column] = MISSING_CATEGORY
+        return plan
+
+
 def clean_entity(
     df: pd.DataFrame,
     key: str,
+    plan: CleaningPlan,
     *,
     duplicate_policy: Literal["error", "keep_first", "keep_last"] = "error",
     order_by: str | None = None,
-    iqr_multiplier: float = 3.0,
     passthrough: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, EntityCleaningReport]:
-    """Clean an entity table typed by the raw layer.
+    """Clean an entity table typed by the raw layer, doing exactly what `plan` says.
 
-    Float columns are capped at the IQR fences and missing values filled with the median (plus a
-    `<column>_was_missing` flag when anything was filled); text columns are trimmed and lower-cased,
-    missing values become the category "missing"; timestamp columns and `passthrough` columns (the
-    target, the label timestamp) are left as they are.
+    Always (type fixes): text is trimmed and lower-cased. Per plan: dropped columns go; capped
+    columns are clipped at their IQR fences; median-imputed columns are filled and get a
+    `<column>_was_missing` flag; constant-imputed text columns get their fill value. Columns the plan
+    does not mention keep their missing values (the model's own pipeline imputes them), and
+    timestamp and `passthrough` columns are left as they are.
     """
     report = EntityCleaningReport()
     out, report.duplicates_dropped = deduplicate(df, key, duplicate_policy, order_by)
-    out = out.copy()
+    dropped = [c for c in plan.drop if c in out.columns and c != key]
+    out = out.drop(columns=dropped).copy()
+    report.dropped = dropped
     for column in out.columns:
         if column == key or column in passthrough:
             continue
@@ -100,14 +149,14 @@ def clean_entity(
             continue
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             series = series.astype(float)
-            fences = iqr_fences(series, iqr_multiplier)
+            fences = iqr_fences(series, plan.cap_iqr[column]) if column in plan.cap_iqr else None
             if fences is not None:
                 lower, upper = fences
                 outside = (series < lower) | (series > upper)
                 report.caps[column] = {"lower": lower, "upper": upper, "n_capped": int(outside.sum())}
                 series = series.clip(lower, upper)
             missing = series.isna()
-            if missing.any():
+            if column in plan.impute_median and missing.any():
                 median = float(series.median()) if missing.sum() < len(series) else 0.0
                 report.imputations[column] = {"strategy": "median", "value": median, "n_filled": int(missing.sum())}
                 out[f"{column}_was_missing"] = missing.astype(float)
@@ -120,9 +169,14 @@ def clean_entity(
             if changed:
                 report.type_fixes[f"{column}: trimmed/lower-cased"] = changed
             missing = cleaned.isna() | (cleaned == "")
-            if missing.any():
-                report.imputations[column] = {
-                    "strategy": "constant", "value": MISSING_CATEGORY, "n_filled": int(missing.sum())
-                }
-            out[column] = cleaned.mask(missing, MISSING_CATEGORY).astype(object)
+            if column in plan.impute_constant and missing.any():
+                fill = plan.impute_constant[column]
+                report.imputations[column] = {"strategy": "constant", "value": fill, "n_filled": int(missing.sum())}
+                cleaned = cleaned.mask(missing, fill)
+            else:
+                cleaned = cleaned.mask(missing, pd.NA)
+            out[column] = cleaned.astype(object).where(cleaned.notna(), None)
+    # Every accepted entry whose column exists was in force, even where it had nothing to change.
+    present = set(df.columns)
+    report.applied = sorted(rec_id for k, rec_id in plan.sources.items() if k.split(":", 1)[1] in present)
     return out, report

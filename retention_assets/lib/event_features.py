@@ -177,7 +177,7 @@ def event_spec(source: str, settings) -> EventFeatureSpec:
         source=source,
         entity_key=settings.entity_key,
         timestamp_column=settings.timestamp_column,
-        value_columns=tuple(settings.value_columns),
+        value_columns=tuple(settings.value_columns or ()),
         aggregations=tuple(settings.aggregations),
     )
 

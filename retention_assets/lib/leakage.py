@@ -80,14 +80,62 @@ def too_predictive(aucs: pd.DataFrame, max_auc: float) -> list[LeakageFinding]:
     ]
 
 
+def near_perfect_separation(
+    frame: pd.DataFrame, features: list[str], label: str, max_auc: float, seed: int = 0
+) -> list[LeakageFinding]:
+    """A shallow tree that separates the classes almost perfectly out of fold means a leak that may
+    hide in a combination of columns; the finding names the columns the tree splits on first."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    y = frame[label].astype(int).to_numpy()
+    if len(np.unique(y)) < 2 or np.bincount(y).min() < 3 or not features:
+        return []
+    x = pd.DataFrame({
+        c: (pd.to_numeric(frame[c], errors="coerce") if pd.api.types.is_numeric_dtype(frame[c])
+            else frame[c].astype("category").cat.codes).astype(float)
+        for c in features
+    })
+    x = x.fillna(x.median()).fillna(0.0)
+    proba = np.zeros(len(y))
+    for train, test in StratifiedKFold(3, shuffle=True, random_state=seed).split(x, y):
+        tree = DecisionTreeClassifier(max_depth=3, random_state=seed).fit(x.iloc[train], y[train])
+        proba[test] = tree.predict_proba(x.iloc[test])[:, 1]
+    auc = float(roc_auc_score(y, proba))
+    if auc <= max_auc:
+        return []
+    tree = DecisionTreeClassifier(max_depth=3, random_state=seed).fit(x, y)
+    split_features = [features[i] for i in tree.tree_.feature if i >= 0]
+    top = list(dict.fromkeys(split_features))[:3]
+    return [LeakageFinding(", ".join(top), f"a depth-3 tree on these columns separates the training labels with "
+                                          f"out-of-fold ROC AUC {auc:.3f} (limit {max_auc})")]
+
+
+def identifier_like(frame: pd.DataFrame, features: list[str], known_identifiers: list[str] = ()) -> list[LeakageFinding]:
+    """Identifier columns that reached the features: typed so by the findings, or text codes that are
+    (nearly) unique per row."""
+    findings = []
+    for column in features:
+        series = frame[column]
+        if column in known_identifiers:
+            findings.append(LeakageFinding(column, "typed as an identifier by the findings"))
+        elif not pd.api.types.is_numeric_dtype(series) and len(series.dropna()) >= 20:
+            ratio = series.nunique(dropna=True) / len(series.dropna())
+            if ratio > 0.9:
+                findings.append(LeakageFinding(column, f"{ratio:.0%} of its values are distinct: an identifier, "
+                                                       "not a feature"))
+    return findings
+
+
 def future_dates(frame: pd.DataFrame, days_since_columns: list[str]) -> list[LeakageFinding]:
-    """Entity dates after their row's feature timestamp show up as negative 'days since' values."""
+    """Source timestamps after their row's feature timestamp show up as negative 'days since' values."""
     findings = []
     for column in days_since_columns:
         late = frame[column] < 0
         if late.any():
             findings.append(LeakageFinding(
-                column, f"{int(late.sum())} training row(s) carry a date after their feature_timestamp "
+                column, f"{int(late.sum())} training row(s) carry a source timestamp after their feature_timestamp "
                 f"(up to {-frame.loc[late, column].min():.1f} days later)",
             ))
     return findings

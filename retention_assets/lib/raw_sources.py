@@ -172,7 +172,7 @@ def validate_and_write(con: duckdb.DuckDBPyConnection, spec: SourceSpec, target:
 
     duplicate_rows = con.execute(
         f"SELECT count(*) - count(DISTINCT CAST({key} AS VARCHAR)) FROM {relation}"
-    ).fetchone()[0] if spec.unique_key or spec.keep_other_columns else 0
+    ).fetchone()[0] if spec.unique_key or not spec.timestamp_columns else 0  # entity tables only
     if spec.unique_key and duplicate_rows:
         rows, values = _offending_rows(
             con, relation, f"CAST({key} AS VARCHAR) IN (SELECT CAST({key} AS VARCHAR) FROM {relation} "
