@@ -3,8 +3,9 @@
 import dagster as dg
 import pandas as pd
 
+from retention_assets.assets.exploration import RECOMMENDATIONS
 from retention_assets.assets.gold import GOLD
-from retention_assets.assets.silver import SILVER, entity_date_columns
+from retention_assets.assets.silver import SILVER
 from retention_assets.settings import Settings
 
 FEATURE_TIMESTAMP = "feature_timestamp"
@@ -13,6 +14,7 @@ FEATURE_TIMESTAMP = "feature_timestamp"
 def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     key = settings.entity.entity_key
     max_auc = settings.model.max_single_feature_auc
+    max_separation = settings.model.max_separation_auc
     signup = settings.entity.signup_column
 
     @dg.asset_check(asset=SILVER, blocking=True, description="Exactly one row per (entity key, feature_timestamp).")
@@ -27,16 +29,25 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                           description="Every feature_timestamp is before its label_timestamp."),
         dg.AssetCheckSpec("two_label_classes", asset=GOLD, blocking=True,
                           description="The training rows hold both churned and retained customers."),
-        dg.AssetCheckSpec("leakage_probe", asset=GOLD, blocking=True,
-                          description=f"No single feature separates the training labels with ROC AUC above "
-                                      f"{max_auc}, and no entity date lies after its row's feature_timestamp."),
+        dg.AssetCheckSpec("leakage_probe", asset=GOLD, blocking=True, additional_deps=[RECOMMENDATIONS],
+                          description=f"Before training: no single feature separates the training labels with ROC AUC "
+                                      f"above {max_auc} (per cutoff or pooled); no depth-3 tree separates them above "
+                                      f"{max_separation}; no source timestamp lies after its row's feature_timestamp; "
+                                      "no identifier-like column is a feature."),
     ]
 
-    @dg.multi_asset_check(specs=specs, ins={"gold": dg.AssetIn(GOLD)}, name="gold_feature_checks")
-    def gold_checks(gold: pd.DataFrame):
+    @dg.multi_asset_check(specs=specs, ins={"gold": dg.AssetIn(GOLD), "plan": dg.AssetIn(RECOMMENDATIONS)},
+                          name="gold_feature_checks")
+    def gold_checks(gold: pd.DataFrame, plan: dict):
         from retention_assets.lib.gold import feature_columns, training_rows
         from retention_assets.lib.labels import LABEL, LABEL_TIMESTAMP
-        from retention_assets.lib.leakage import future_dates, single_feature_auc_by_group, too_predictive
+        from retention_assets.lib.leakage import (
+            future_dates,
+            identifier_like,
+            near_perfect_separation,
+            single_feature_auc_by_group,
+            too_predictive,
+        )
 
         late = gold[FEATURE_TIMESTAMP] >= gold[LABEL_TIMESTAMP]
         yield dg.AssetCheckResult(check_name="point_in_time", passed=not late.any(), asset_key=GOLD,
@@ -50,8 +61,14 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         features = feature_columns(gold, key)
         aucs = (single_feature_auc_by_group(train, features, LABEL, FEATURE_TIMESTAMP) if len(classes) == 2
                 else pd.DataFrame(columns=["feature", "auc", "scope"]))
-        date_features = [f"days_since_{c}" for c in entity_date_columns(settings) if c != signup]
-        findings = too_predictive(aucs, max_auc) + future_dates(train, [c for c in date_features if c in train])
+        # Every "days since" column measures back from the row's feature timestamp; a negative value means a
+        # source timestamp after it. (Signup dates after a cutoff only occur on rows that are not trained on.)
+        durations = [c for c in features if "days_since" in c and c != f"days_since_{signup}"]
+        identifiers = [c for cols in plan.get("identifiers", {}).values() for c in cols]
+        findings = (too_predictive(aucs, max_auc) + future_dates(train, durations)
+                    + identifier_like(train, features, identifiers))
+        if not findings and len(classes) == 2:
+            findings = near_perfect_separation(train, features, LABEL, max_separation)
         description = "; ".join(f"{f.column}: {f.evidence}" for f in findings) or None
         yield dg.AssetCheckResult(
             check_name="leakage_probe", asset_key=GOLD, passed=not findings, description=description,

@@ -85,7 +85,8 @@ def _print_summary(settings) -> None:
     print(f"  at threshold {m['threshold']:.3f}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
           f"F1 {m['f1']:.3f}")
     tiers = scores["risk_tier"].value_counts().to_dict()
-    print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)}")
+    print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)} "
+          f"(inactive at the as-of time: {tiers.get('inactive', 0)})")
     print("\nOpen the UI with `DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
 
 

@@ -10,6 +10,8 @@ import dagster as dg
 
 from retention_assets.assets.bronze_entity import build_bronze_entity_asset
 from retention_assets.assets.bronze_event import build_bronze_event_assets
+from retention_assets.assets.bronze_text import build_text_assets
+from retention_assets.assets.exploration import build_exploration_assets
 from retention_assets.assets.gold import build_gold_assets
 from retention_assets.assets.model import build_model_assets
 from retention_assets.assets.raw import build_raw_assets
@@ -24,7 +26,9 @@ from retention_assets.settings import Settings, current_settings
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     return [
         *build_raw_assets(settings),
+        *build_exploration_assets(settings),
         *build_bronze_event_assets(settings),
+        *build_text_assets(settings),
         build_bronze_entity_asset(settings),
         build_silver_asset(settings),
         *build_gold_assets(settings),

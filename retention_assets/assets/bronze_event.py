@@ -7,6 +7,7 @@ as separate assets while DuckDB reads the events once for every window and snaps
 
 import dagster as dg
 
+from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE, raw_name
 from retention_assets.resources.compute import DuckDBCompute
@@ -38,30 +39,38 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
     @dg.multi_asset(
         name=f"bronze_event_{source}",
         outs=outs,
-        ins={"timeline": dg.AssetIn(TIMELINE)},
+        ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
         deps=[dg.AssetKey(raw_name(source)), dg.AssetKey(raw_name(settings.entity.name))],
     )
-    def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict):
+    def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict,
+                plan: dict):
         from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.event_features import compute_window_features, event_spec, orphan_events_sql
+        from retention_assets.lib.event_features import EventFeatureSpec, compute_window_features, orphan_events_sql
+        from retention_assets.lib.exploration import event_columns
+        from retention_assets.lib.recommendations import mark_applied
         from retention_assets.lib.sql_dialect import DUCKDB
         from retention_assets.lib.windows import Timeline, parse_windows
 
         tl = Timeline.from_dict(timeline)
+        roles = event_columns(plan, source)
+        spec = EventFeatureSpec(source=source, entity_key=event.entity_key, timestamp_column=event.timestamp_column,
+                                value_columns=tuple(roles["value"]), aggregations=tuple(event.aggregations))
         con = compute.connect()
         events = parquet_relation(tables.table_path(raw_name(source)))
         entity = parquet_relation(tables.table_path(raw_name(settings.entity.name)))
         frames, spec = compute_window_features(
             con,
-            event_spec(source, event),
+            spec,
             parse_windows(settings.windows),
             events=events,
             entity=entity,
             entity_key=settings.entity.entity_key,
             snapshots=list(tl.snapshots),
             max_categories=event.max_categories,
-            categorical_columns=event.categorical_columns or (),
+            categorical_columns=roles["category"],
         )
+        applied = [i for i in roles["ids"] if ":aggregate_windows" in i]
+        mark_applied(settings.findings_path / REGISTRY_FILE, applied)
         orphans = con.execute(orphan_events_sql(DUCKDB, events, event.entity_key, entity, settings.entity.entity_key)).fetchone()[0]
         if orphans:
             context.log.warning(f"{source}: {orphans} event(s) belong to keys missing from the entity table; "
@@ -75,6 +84,8 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
                     snapshots=dg.MetadataValue.json([s.isoformat() for s in tl.snapshots]),
                     events_without_customer=dg.MetadataValue.int(int(orphans)),
                     categories=dg.MetadataValue.json({k: list(v) for k, v in spec.categories.items()}),
+                    value_columns=dg.MetadataValue.json(list(spec.value_columns)),
+                    applied_recommendations=dg.MetadataValue.json(applied),
                 ),
             )
 

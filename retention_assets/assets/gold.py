@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE, raw_name
 from retention_assets.assets.silver import SILVER
@@ -15,19 +16,21 @@ LABELS = "churn_labels"
 GOLD = "gold_features"
 
 
-def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl) -> pd.DataFrame:
+def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl, plan: dict) -> pd.DataFrame:
     from retention_assets.lib.duck import parquet_relation
     from retention_assets.lib.entity_cleaning import deduplicate, to_binary
     from retention_assets.lib.event_features import snapshot_spine_sql
+    from retention_assets.lib.exploration import effective_target
     from retention_assets.lib.labels import finalize_labels, inactivity_labels_sql, target_column_labels
     from retention_assets.lib.sql_dialect import DUCKDB
 
     entity, label = settings.entity, settings.label
     entity_table = tables.table_path(raw_name(entity.name))
-    if label.kind == "target_column":
+    target_column = effective_target(plan, entity.name, label.target_column if label.kind == "target_column" else None)
+    if target_column:
         raw = pd.read_parquet(entity_table)
         raw, _ = deduplicate(raw, entity.entity_key, entity.duplicate_keys, entity.order_by)
-        target = to_binary(raw[label.target_column], str(settings.resolve(entity.path)), label.target_column)
+        target = to_binary(raw[target_column], str(settings.resolve(entity.path)), target_column)
         label_ts = raw[label.label_timestamp_column] if label.label_timestamp_column else None
         return target_column_labels(raw, entity.entity_key, target, label_ts, list(tl.snapshots), tl.as_of, tl.horizon)
 
@@ -53,20 +56,21 @@ def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBC
 def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     entity, label = settings.entity, settings.label
     key = entity.entity_key
-    deps = [dg.AssetKey(raw_name(entity.name))]
-    if label.kind == "inactivity":
-        deps += [dg.AssetKey(raw_name(name)) for name in settings.activity_sources]
+    # Every source: a target chosen in the findings can switch the label definition at run time.
+    deps = [dg.AssetKey(raw_name(entity.name))] + [dg.AssetKey(raw_name(name)) for name in settings.events]
 
-    @dg.asset(name=LABELS, group_name=GOLD_GROUP, deps=deps, ins={"timeline": dg.AssetIn(TIMELINE)},
+    @dg.asset(name=LABELS, group_name=GOLD_GROUP, deps=deps,
+              ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
               kinds={"duckdb", "parquet"},
               description=f"The churn label of every customer at every snapshot ({label.kind}, horizon "
                           f"{label.horizon_days} days). Labels read data after a cutoff, so they never feed a feature.")
-    def churn_labels(tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict) -> dg.Output[pd.DataFrame]:
+    def churn_labels(tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict,
+                     plan: dict) -> dg.Output[pd.DataFrame]:
         from retention_assets.lib.labels import ELIGIBLE, LABEL, LABEL_AVAILABLE
         from retention_assets.lib.windows import Timeline
 
         tl = Timeline.from_dict(timeline)
-        labels = _label_frame(settings, tables, compute, tl)
+        labels = _label_frame(settings, tables, compute, tl, plan)
         observed = labels[labels[LABEL_AVAILABLE] & labels[ELIGIBLE]]
         rates = observed.groupby(observed["feature_timestamp"].astype(str))[LABEL].mean().round(4).to_dict()
         return dg.Output(labels, metadata=table_metadata(
@@ -76,22 +80,28 @@ def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         ))
 
     @dg.asset(name=GOLD, group_name=GOLD_GROUP, ins={"silver": dg.AssetIn(SILVER), "labels": dg.AssetIn(LABELS),
-              "timeline": dg.AssetIn(TIMELINE)}, kinds={"pandas", "parquet"},
+              "timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
               description="Model-ready features with feature_timestamp, label_timestamp and label_available: "
                           "training rows at each cutoff, scoring rows at the as-of time.")
-    def gold_features(silver: pd.DataFrame, labels: pd.DataFrame, timeline: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.gold import ROW_ROLE, build_gold, training_rows
+    def gold_features(silver: pd.DataFrame, labels: pd.DataFrame, timeline: dict,
+                      plan: dict) -> dg.Output[pd.DataFrame]:
+        from retention_assets.lib.exploration import layer_recommendations
+        from retention_assets.lib.gold import ROW_ROLE, apply_gold_recommendations, build_gold, training_rows
         from retention_assets.lib.labels import LABEL
+        from retention_assets.lib.recommendations import mark_applied
         from retention_assets.lib.windows import Timeline
 
         tl = Timeline.from_dict(timeline)
-        gold = build_gold(silver, labels, key, tl.as_of)
+        gold, applied = apply_gold_recommendations(build_gold(silver, labels, key, tl.as_of),
+                                                   layer_recommendations(plan, "gold"), key)
+        mark_applied(settings.findings_path / REGISTRY_FILE, applied)
         train = training_rows(gold)
         return dg.Output(gold, metadata=table_metadata(
             gold, as_of=tl.as_of.isoformat(),
             rows_by_role=dg.MetadataValue.json(gold[ROW_ROLE].value_counts().to_dict()),
             training_rows=dg.MetadataValue.int(len(train)),
             training_churn_rate=dg.MetadataValue.float(float(train[LABEL].mean()) if len(train) else float("nan")),
+            applied_recommendations=dg.MetadataValue.json(applied),
         ))
 
     return [churn_labels, gold_features]

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
 from retention_assets.assets.gold import GOLD
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE
@@ -12,6 +13,8 @@ MODEL_GROUP = "model"
 MODEL = "churn_model"
 SCORES = "churn_scores"
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "precision", "recall", "f1", "threshold", "base_rate")
+TRIGGER_TAG = "retention/trigger"
+TOP_IMPORTANCES = 15
 
 
 def _metrics_table(candidates: dict[str, dict[str, float]], chosen: str) -> str:
@@ -23,15 +26,59 @@ def _metrics_table(candidates: dict[str, dict[str, float]], chosen: str) -> str:
     return "\n".join(lines)
 
 
+def _history_table(history) -> str:
+    lines = ["| iteration | parent | trigger | model | ROC AUC | PR AUC | data as of |", "|---|---|---|---|---|---|---|"]
+    for it in history[-20:]:
+        lines.append(f"| {it.id} | {it.parent or ''} | {it.trigger} | {it.model_name} | {it.metrics['roc_auc']:.4f} | "
+                     f"{it.metrics['pr_auc']:.4f} | {it.data_as_of} |")
+    return "\n".join(lines)
+
+
 def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
 
-    @dg.asset(name=MODEL, group_name=MODEL_GROUP, ins={"gold": dg.AssetIn(GOLD), "timeline": dg.AssetIn(TIMELINE)},
-              kinds={"scikitlearn"},
+    def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl):
+        """Append this model to the iteration history and propose dropping features that did not matter."""
+        from retention_assets.lib.iterations import (
+            HISTORY_FILE,
+            Iteration,
+            drop_proposals,
+            load_history,
+            low_importance_features,
+            next_iteration_id,
+            resolve_trigger,
+            write_history,
+        )
+        from retention_assets.lib.recommendations import add_proposals
+
+        history_path = settings.findings_path / HISTORY_FILE
+        history = load_history(history_path)
+        parent = history[-1].id if history else None
+        iteration_id = next_iteration_id(history)
+        threshold = model_settings.low_importance_threshold
+        low = low_importance_features(model.feature_importance, threshold)
+        add_proposals(settings.findings_path / REGISTRY_FILE,
+                      drop_proposals(iteration_id, low, model.feature_importance, threshold))
+        received = [r["id"] for r in plan.get("recommendations", []) if parent and r["origin"] == f"iteration:{parent}"]
+        iteration = Iteration(
+            id=iteration_id, parent=parent, trigger=resolve_trigger(context.run.tags.get(TRIGGER_TAG), history),
+            run_id=context.run.run_id, data_as_of=tl.as_of.isoformat(), model_name=model.model_name,
+            findings_versions=plan.get("findings_versions", {}),
+            recommendations_version=plan.get("recommendations_version", ""),
+            metrics={k: round(float(v), 6) for k, v in model.metrics.items()},
+            feature_importance=dict(list(model.feature_importance.items())[:TOP_IMPORTANCES]),
+            feedback_received=received, feedback_proposed=low,
+        )
+        history.append(iteration)
+        write_history(history_path, history)
+        return iteration, history
+
+    @dg.asset(name=MODEL, group_name=MODEL_GROUP, kinds={"scikitlearn"},
+              ins={"gold": dg.AssetIn(GOLD), "timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
               description="A scikit-learn Pipeline (preprocessing inside) chosen between logistic regression and "
                           "gradient boosting by out-of-time (else cross-validated) ROC AUC.")
-    def churn_model(context: dg.AssetExecutionContext, gold: pd.DataFrame, timeline: dict):
+    def churn_model(context: dg.AssetExecutionContext, gold: pd.DataFrame, timeline: dict, plan: dict):
         from retention_assets.lib.gold import feature_columns, training_rows
         from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.modeling import fit_churn_model
@@ -49,8 +96,9 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
                          f"({model.validation})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
-        importance = "\n".join(["| feature | AUC drop |", "|---|---|"] +
-                               [f"| {f} | {v:.4f} |" for f, v in model.feature_importance.items()])
+        iteration, history = _record_iteration(context, model, plan, tl)
+        top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
+        importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
         metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
         metadata.update({
             "model": dg.MetadataValue.text(model.model_name),
@@ -62,6 +110,12 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "candidates": dg.MetadataValue.md(_metrics_table(model.candidate_metrics, model.model_name)),
             "roc_curve": dg.MetadataValue.md(markdown_image(roc, "ROC curve")),
             "permutation_importance": dg.MetadataValue.md(importance),
+            "iteration": dg.MetadataValue.text(iteration.id),
+            "parent_iteration": dg.MetadataValue.text(iteration.parent or "none"),
+            "trigger": dg.MetadataValue.text(iteration.trigger),
+            "feedback_received": dg.MetadataValue.json(iteration.feedback_received),
+            "feedback_proposed": dg.MetadataValue.int(len(iteration.feedback_proposed)),
+            "iteration_history": dg.MetadataValue.md(_history_table(history)),
         })
         return dg.Output(model, metadata=metadata)
 
@@ -76,7 +130,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
         rows = scoring_rows(gold)
         scores = score_customers(model, rows, key, model_settings.risk_tier_bounds)
-        tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low"], fill_value=0).to_dict()
+        tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
         plot = histogram_png(scores["churn_probability"], "Churn probability")
         as_of = str(rows[FEATURE_TIMESTAMP].iloc[0].isoformat()) if len(rows) else None
         return dg.Output(scores, metadata=table_metadata(

@@ -5,6 +5,7 @@ import pandas as pd
 
 from retention_assets.assets.bronze_entity import BRONZE_ENTITY
 from retention_assets.assets.bronze_event import window_asset_names
+from retention_assets.assets.bronze_text import text_asset_names
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE
 from retention_assets.settings import Settings
@@ -18,13 +19,13 @@ def entity_date_columns(settings: Settings) -> list[str]:
 
 
 def build_silver_asset(settings: Settings) -> dg.AssetsDefinition:
-    window_names = window_asset_names(settings)
+    window_names = window_asset_names(settings) + text_asset_names(settings)
     ins = {"entity": dg.AssetIn(BRONZE_ENTITY), "timeline": dg.AssetIn(TIMELINE)}
     ins.update({name: dg.AssetIn(name) for name in window_names})
 
     @dg.asset(name=SILVER, group_name="silver", ins=ins, kinds={"pandas", "parquet"},
-              description="bronze_entity joined with every bronze_event window on (entity key, feature_timestamp); "
-                          "a join that would fan out is an error.")
+              description="bronze_entity joined with every bronze_event window and text feature table on "
+                          "(entity key, feature_timestamp); a join that would fan out is an error.")
     def _asset(context: dg.AssetExecutionContext, **inputs) -> dg.Output[pd.DataFrame]:
         from retention_assets.lib.silver import join_silver
         from retention_assets.lib.windows import Timeline

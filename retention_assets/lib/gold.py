@@ -45,3 +45,30 @@ def scoring_rows(gold: pd.DataFrame) -> pd.DataFrame:
 
 def feature_columns(gold: pd.DataFrame, key: str) -> list[str]:
     return [c for c in gold.columns if c != key and c not in NON_FEATURE_COLUMNS]
+
+
+def hash_bucket(values: pd.Series, buckets: int) -> pd.Series:
+    """A stable bucket label per value (same value, same bucket, across runs and machines)."""
+    hashed = pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy() % buckets
+    return pd.Series([f"bucket_{h}" for h in hashed], index=values.index).where(values.notna(), None)
+
+
+def apply_gold_recommendations(gold: pd.DataFrame, recs, key: str) -> tuple[pd.DataFrame, list[str]]:
+    """Apply accepted gold-layer entries: drop features, hash high-cardinality categoricals.
+
+    One-hot entries need nothing here (the model pipeline one-hot encodes categoricals) but are
+    reported as applied since they are in force. Entries for columns absent from gold are skipped.
+    """
+    out, applied = gold.copy(), []
+    protected = {key, *NON_FEATURE_COLUMNS}
+    for rec in recs:
+        if rec.column not in out.columns or rec.column in protected:
+            continue
+        if rec.action == "drop_column":
+            out = out.drop(columns=[rec.column])
+        elif rec.action == "hash_encode":
+            out[rec.column] = hash_bucket(out[rec.column], int(rec.params.get("buckets", 32)))
+        elif rec.action != "one_hot":
+            continue
+        applied.append(rec.id)
+    return out, sorted(applied)

@@ -185,14 +185,14 @@ def fit_churn_model(
         roc_curve=(fpr.round(5).tolist(), tpr.round(5).tolist()),
         trained_as_of=trained_as_of,
     )
-    model.feature_importance = permutation_importance_top(model, x, y, seed)
+    model.feature_importance = permutation_importances(model, x, y, seed)
     return model
 
 
-def permutation_importance_top(
-    model: TrainedModel, x: pd.DataFrame, y: np.ndarray, seed: int, top: int = 15, max_rows: int = 1500
+def permutation_importances(
+    model: TrainedModel, x: pd.DataFrame, y: np.ndarray, seed: int, max_rows: int = 1500
 ) -> dict[str, float]:
-    """Permutation importance (ROC AUC drop) of the most important features.
+    """Permutation importance (ROC AUC drop) of every feature, most important first.
 
     One repeat on a capped sample keeps it to a few seconds; it is a guide to what drives the
     model, not a statistic to test against.
@@ -204,8 +204,8 @@ def permutation_importance_top(
         positions = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
     sample, ys = x.iloc[positions], y[positions]
     result = permutation_importance(model.pipeline, sample, ys, scoring="roc_auc", n_repeats=1, random_state=seed)
-    order = np.argsort(result.importances_mean)[::-1][:top]
-    return {x.columns[i]: float(result.importances_mean[i]) for i in order}
+    order = np.argsort(-result.importances_mean, kind="stable")
+    return {x.columns[i]: round(float(result.importances_mean[i]), 6) for i in order}
 
 
 def risk_tier(proba: np.ndarray, medium: float, high: float) -> np.ndarray:

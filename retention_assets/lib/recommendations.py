@@ -10,7 +10,10 @@ a status a person or a layer set.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -203,13 +206,36 @@ def active(recs: list[Recommendation], layer: str, dataset: str | None = None, a
             and (action is None or r.action == action)]
 
 
+@contextmanager
+def registry_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of the registry across the processes of one run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def mark_applied(path: Path, ids: list[str]) -> None:
     """Record that a layer used these entries (accepted -> applied); statuses people set otherwise stay."""
     if not ids:
         return
-    recs = load_registry(path)
-    wanted = set(ids)
-    for rec in recs:
-        if rec.id in wanted and rec.status == "accepted":
-            rec.status = "applied"
-    write_registry(path, recs)
+    with registry_lock(path):
+        recs = load_registry(path)
+        wanted = set(ids)
+        for rec in recs:
+            if rec.id in wanted and rec.status == "accepted":
+                rec.status = "applied"
+        write_registry(path, recs)
+
+
+def add_proposals(path: Path, proposals: list[Recommendation]) -> list[Recommendation]:
+    """Add new proposals (e.g. from a model iteration) without touching entries that already exist."""
+    with registry_lock(path):
+        recs = load_registry(path)
+        known = {r.id for r in recs}
+        added = [p for p in proposals if p.id not in known]
+        write_registry(path, recs + added)
+    return added

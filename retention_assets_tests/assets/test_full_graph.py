@@ -39,7 +39,9 @@ def test_scores_cover_every_customer_once_as_of_the_scoring_time(graph):
     assert sorted(scores["customer_id"]) == sorted(customers["customer_id"])
     assert scores["feature_timestamp"].nunique() == 1
     assert scores["churn_probability"].between(0, 1).all()
-    assert set(scores["risk_tier"]) <= {"low", "medium", "high"}
+    assert set(scores["risk_tier"]) <= {"low", "medium", "high", "inactive"}
+    assert (scores.loc[~scores["active_at_as_of"], "risk_tier"] == "inactive").all()
+    assert (scores.loc[scores["active_at_as_of"], "risk_tier"] != "inactive").all()
 
 
 def test_model_is_clearly_better_than_chance_but_not_suspiciously_perfect(graph):
