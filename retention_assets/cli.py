@@ -2,6 +2,7 @@
 
     retention quickstart [--settings FILE]   materialize every asset and print where the outputs are
     retention sample --out DIR [--customers N]  write a sample dataset and its settings file
+    retention explore FILE [FILE ...] --out DIR  profile new files; write findings and starter settings
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def run_pipeline(settings_path: str | None) -> int:
         for message in _failure_messages(result) or ["see the Dagster logs above"]:
             print(f"  - {message}", file=sys.stderr)
         return 1
-    _print_summary(settings)
+    _print_summary(settings, settings_path)
     return 0
 
 
-def _print_summary(settings) -> None:
+def _print_summary(settings, settings_path: str | None) -> None:
     import joblib
     import pandas as pd
 
@@ -87,7 +88,9 @@ def _print_summary(settings) -> None:
     tiers = scores["risk_tier"].value_counts().to_dict()
     print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)} "
           f"(inactive at the as-of time: {tiers.get('inactive', 0)})")
-    print("\nOpen the UI with `DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
+    print(f"  findings and recommendations to review: {settings.findings_path}")
+    select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
+    print(f"\nOpen the UI with `{select}DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
 
 
 def write_sample(out: str, customers: int, events_per_customer: float, seed: int) -> int:
@@ -108,6 +111,16 @@ def write_sample(out: str, customers: int, events_per_customer: float, seed: int
     return 0
 
 
+def explore(files: list[str], out: str) -> int:
+    from retention_assets.lib.bootstrap import explore_files
+
+    settings_path, findings_dir = explore_files([Path(f) for f in files], Path(out))
+    print(f"findings: {findings_dir}")
+    print(f"settings: {settings_path}")
+    print(f"Review them, then: retention quickstart --settings {settings_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retention", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,12 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--customers", type=int, default=3000)
     sample.add_argument("--events-per-customer", type=float, default=100.0)
     sample.add_argument("--seed", type=int, default=7)
+    explore_cmd = commands.add_parser("explore", help="profile new files; write findings and a starter settings file")
+    explore_cmd.add_argument("files", nargs="+")
+    explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
     args = parser.parse_args(argv)
+    from retention_assets.lib.errors import DataValidationError
+
     try:
         if args.command in ("quickstart", "run"):
             return run_pipeline(args.settings)
+        if args.command == "explore":
+            return explore(args.files, args.out)
         return write_sample(args.out, args.customers, args.events_per_customer, args.seed)
-    except SettingsError as exc:
+    except (SettingsError, DataValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

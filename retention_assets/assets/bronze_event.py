@@ -45,7 +45,12 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
     def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict,
                 plan: dict):
         from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.event_features import EventFeatureSpec, compute_window_features, orphan_events_sql
+        from retention_assets.lib.event_features import (
+            EventFeatureSpec,
+            compute_window_features,
+            orphan_events_sql,
+            snapshot_spine_sql,
+        )
         from retention_assets.lib.exploration import event_columns
         from retention_assets.lib.recommendations import mark_applied
         from retention_assets.lib.sql_dialect import DUCKDB
@@ -58,17 +63,17 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
         con = compute.connect()
         events = parquet_relation(tables.table_path(raw_name(source)))
         entity = parquet_relation(tables.table_path(raw_name(settings.entity.name)))
-        frames, spec = compute_window_features(
-            con,
-            spec,
-            parse_windows(settings.windows),
-            events=events,
-            entity=entity,
-            entity_key=settings.entity.entity_key,
-            snapshots=list(tl.snapshots),
-            max_categories=event.max_categories,
-            categorical_columns=roles["category"],
-        )
+        if plan.get("selected", {}).get(source, True):
+            frames, spec = compute_window_features(
+                con, spec, parse_windows(settings.windows), events=events, entity=entity,
+                entity_key=settings.entity.entity_key, snapshots=list(tl.snapshots),
+                max_categories=event.max_categories, categorical_columns=roles["category"],
+            )
+        else:  # deselected in the findings: keys only, no features
+            context.log.warning(f"{source} is deselected in its findings; its window assets hold keys only")
+            spine = con.execute(f"SELECT * FROM {snapshot_spine_sql(DUCKDB, entity, settings.entity.entity_key, list(tl.snapshots))} "
+                                f"ORDER BY feature_timestamp, {DUCKDB.ident(settings.entity.entity_key)}").df()
+            frames = {window: spine for window in settings.windows}
         applied = [i for i in roles["ids"] if ":aggregate_windows" in i]
         mark_applied(settings.findings_path / REGISTRY_FILE, applied)
         orphans = con.execute(orphan_events_sql(DUCKDB, events, event.entity_key, entity, settings.entity.entity_key)).fetchone()[0]
