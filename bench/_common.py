@@ -6,6 +6,7 @@ Nothing here imports dagster, so the measured child processes stay lean.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -26,16 +27,18 @@ def sample_dir(customers: int, events_per_customer: float) -> Path:
 
 
 def ensure_sample(customers: int, events_per_customer: float, seed: int = 7) -> Path:
-    """The settings file of a cached sample dataset, generating it on first use.
+    """The settings file of a cached sample dataset, generating it when missing or out of date.
 
-    Same as `retention sample --out DIR --customers N --events-per-customer E`: the files come from
-    `generate_sample(out_dir, n_customers=N, events_per_customer=E, seed=7)` and the settings file is
-    the embedded sample's, pointing at them.
+    Same as `retention sample --out DIR --customers N --events-per-customer E` (the project's
+    `cli.write_sample`, which calls `generate_sample(out_dir, n_customers=N, events_per_customer=E,
+    seed=7)` and writes the embedded sample's settings pointing at the files). The cache is keyed
+    on the generator's source and the embedded settings, which the package changes from time to time.
     """
     out = sample_dir(customers, events_per_customer)
-    settings = out / "settings.yaml"
+    settings, stamp = out / "settings.yaml", out / ".stamp"
     wanted = [settings, out / "customers.csv", out / "transactions.parquet", out / "support_tickets.csv"]
-    if all(p.exists() for p in wanted):
+    key = _sample_key(seed)
+    if all(p.exists() for p in wanted) and stamp.exists() and stamp.read_text() == key:
         print(f"reusing sample data in {out}", flush=True)
         return settings
     from retention_assets.cli import write_sample
@@ -44,8 +47,17 @@ def ensure_sample(customers: int, events_per_customer: float, seed: int = 7) -> 
     print(f"generating sample data ({customers} customers, {events_per_customer:g} events each) in {out} ...", flush=True)
     with contextlib.redirect_stdout(io.StringIO()):
         write_sample(str(out), customers, events_per_customer, seed)
+    stamp.write_text(key)
     print(f"  generated in {time.perf_counter() - start:.1f}s", flush=True)
     return settings
+
+
+def _sample_key(seed: int) -> str:
+    from retention_assets.lib import sample_data
+    from retention_assets.settings import sample_settings_path
+
+    digest = hashlib.sha256(Path(sample_data.__file__).read_bytes() + sample_settings_path().read_bytes())
+    return f"seed={seed} {digest.hexdigest()}"
 
 
 @dataclass

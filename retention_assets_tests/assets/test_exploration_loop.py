@@ -21,6 +21,16 @@ def edit_yaml(path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def set_status(registry_file, rec_id: str, status: str) -> None:
+    """A person's edit of one recommendation's status."""
+    recs = load_registry(registry_file)
+    assert rec_id in {r.id for r in recs}, rec_id
+    for rec in recs:
+        if rec.id == rec_id:
+            rec.status = status
+    write_registry(registry_file, recs)
+
+
 def metadata(result, asset: str) -> dict:
     return next(e.materialization.metadata for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == asset)
@@ -52,11 +62,7 @@ def test_review_edits_change_the_next_run_and_survive_re_exploration(make_settin
     findings_file = directory / "customers_findings.yaml"
     edit_yaml(findings_file, lambda d: d["columns"]["region"]["review"].update(exclude=True))
     registry_file = directory / "recommendations.yaml"
-    recs = load_registry(registry_file)
-    for rec in recs:
-        if rec.id == "bronze_entity:customers.age:impute_median":
-            rec.status = "rejected"
-    write_registry(registry_file, recs)
+    set_status(registry_file, "bronze_entity:customers.age:impute_median", "rejected")
 
     result = run_refresh(settings)
 
@@ -109,12 +115,8 @@ def test_an_identifier_kept_as_a_feature_is_stopped_before_training(small_sample
     assert run_refresh(settings).success  # the findings propose dropping it, auto-accepted
     assert "account_code" not in table(settings, "bronze_entity").columns
 
-    registry_file = settings.findings_path / "recommendations.yaml"
-    recs = load_registry(registry_file)
-    for rec in recs:
-        if rec.id == "bronze_entity:customers.account_code:drop_column":
-            rec.status = "rejected"
-    write_registry(registry_file, recs)
+    set_status(settings.findings_path / "recommendations.yaml", "bronze_entity:customers.account_code:drop_column",
+               "rejected")
     result = run_refresh(settings)
 
     assert check_results(result)["gold_features:leakage_probe"] is False
