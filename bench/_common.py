@@ -89,6 +89,8 @@ def run_measured(target: list[str], env: dict[str, str] | None = None, cwd: Path
         kib = json.loads(report.read_text()).get("peak_rss_kib")
         peak = kib * 1024 / MIB if kib else None
         report.unlink()
+    if peak is None and proc.returncode == 0:
+        raise RuntimeError(f"{target} exited without reporting its peak RSS (did it call os._exit?)")
     return Measured(proc.returncode, seconds, peak, proc.stdout, proc.stderr)
 
 
