@@ -203,6 +203,10 @@ class ModelSettings(_Strict):
         default=0.995, gt=0.5, le=1.0,
         description="A depth-3 tree separating the training labels better than this (out of fold) is leakage.",
     )
+    threads: int | None = Field(
+        default=1, ge=1,
+        description="OpenMP threads for model fitting; 1 is fastest when other steps share the cores.",
+    )
     low_importance_threshold: float = Field(
         default=0.0, description="Features with permutation importance at or below this become proposed drops."
     )

@@ -90,7 +90,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         model = fit_churn_model(
             train, feature_columns(gold, key), LABEL, FEATURE_TIMESTAMP,
             seed=model_settings.random_seed, folds=model_settings.cv_folds, threshold=model_settings.threshold,
-            trained_as_of=tl.as_of.isoformat(),
+            trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads,
         )
         metrics = model.metrics
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
