@@ -15,7 +15,6 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     key = settings.entity.entity_key
     max_auc = settings.model.max_single_feature_auc
     max_separation = settings.model.max_separation_auc
-    signup = settings.entity.signup_column
 
     @dg.asset_check(asset=SILVER, blocking=True, description="Exactly one row per (entity key, feature_timestamp).")
     def silver_unique_keys(silver_joined: pd.DataFrame) -> dg.AssetCheckResult:
@@ -62,8 +61,8 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         aucs = (single_feature_auc_by_group(train, features, LABEL, FEATURE_TIMESTAMP) if len(classes) == 2
                 else pd.DataFrame(columns=["feature", "auc", "scope"]))
         # Every "days since" column measures back from the row's feature timestamp; a negative value means a
-        # source timestamp after it. (Signup dates after a cutoff only occur on rows that are not trained on.)
-        durations = [c for c in features if "days_since" in c and c != f"days_since_{signup}"]
+        # source timestamp after it.
+        durations = [c for c in features if "days_since" in c]
         identifiers = [c for cols in plan.get("identifiers", {}).values() for c in cols]
         findings = (too_predictive(aucs, max_auc) + future_dates(train, durations)
                     + identifier_like(train, features, identifiers))
