@@ -64,3 +64,13 @@ def test_refresh_schedule_is_daily_in_utc_and_running():
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == "daily_refresh"
     dg.Definitions.validate_loadable(defs)
+
+
+def test_readme_settings_example_is_valid(tmp_path):
+    from retention_assets.settings import load_settings
+
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"```yaml\n(entity:.+?)```", text, re.S).group(1)
+    (tmp_path / "settings.yaml").write_text(example)
+    settings = load_settings(tmp_path / "settings.yaml")
+    assert settings.entity.duplicate_keys == "error" and "transactions" in settings.events
