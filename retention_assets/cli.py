@@ -89,6 +89,7 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)} "
           f"(inactive at the as-of time: {tiers.get('inactive', 0)})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
+    print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri sqlite:///{settings.data_path / 'mlflow' / 'mlflow.db'}")
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
     print(f"\nOpen the UI with `{select}DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
 

@@ -20,6 +20,7 @@ from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
 from retention_assets.resources.compute import DuckDBCompute
 from retention_assets.resources.storage import AtomicFileIOManager, LocalTableStorage
+from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings, current_settings
 
 
@@ -37,12 +38,18 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    """Local track: Parquet files under the data directory, DuckDB for set-based transforms."""
+    """Local track: Parquet files under the data directory, DuckDB for set-based transforms, MLflow on
+    SQLite with its artifacts beside it."""
     base = settings.data_path / "tables"
+    mlflow_dir = settings.data_path / "mlflow"
     return {
         "io_manager": AtomicFileIOManager(base_dir=str(base)),
         "tables": LocalTableStorage(base_dir=str(base)),
         "compute": DuckDBCompute(),
+        "tracking": MlflowTracking(
+            tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+            artifact_location=(mlflow_dir / "artifacts").as_uri(),
+        ),
     }
 
 

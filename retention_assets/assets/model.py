@@ -7,12 +7,14 @@ from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
 from retention_assets.assets.gold import GOLD
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE
+from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
 MODEL_GROUP = "model"
 MODEL = "churn_model"
 SCORES = "churn_scores"
-HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "precision", "recall", "f1", "threshold", "base_rate")
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "threshold",
+                    "lift_top_decile", "base_rate")
 TRIGGER_TAG = "retention/trigger"
 TOP_IMPORTANCES = 15
 
@@ -78,11 +80,13 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               ins={"gold": dg.AssetIn(GOLD), "timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
               description="A scikit-learn Pipeline (preprocessing inside) chosen between logistic regression and "
                           "gradient boosting by out-of-time (else cross-validated) ROC AUC.")
-    def churn_model(context: dg.AssetExecutionContext, gold: pd.DataFrame, timeline: dict, plan: dict):
+    def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame, timeline: dict,
+                    plan: dict):
         from retention_assets.lib.gold import feature_columns, training_rows
         from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.modeling import fit_churn_model
-        from retention_assets.lib.plots import markdown_image, roc_curve_png
+        from retention_assets.lib.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
+        from retention_assets.lib.tracking import log_churn_model
         from retention_assets.lib.windows import Timeline
 
         tl = Timeline.from_dict(timeline)
@@ -97,6 +101,21 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                          f"({model.validation})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
         iteration, history = _record_iteration(context, model, plan, tl)
+        findings_dir = settings.findings_path
+        tracked = log_churn_model(
+            tracking.config(), model, train,
+            params={"model": model.model_name, "validation": model.validation, "features": len(model.feature_columns),
+                    "windows": settings.windows, "horizon_days": settings.label.horizon_days,
+                    "label": settings.label.kind, "cutoffs": [c.isoformat() for c in tl.cutoffs],
+                    "as_of": tl.as_of.isoformat(), "seed": model_settings.random_seed},
+            tags={"dagster_run_id": context.run.run_id, "dagster_asset_key": MODEL,
+                  "retention_iteration": iteration.id, "retention_trigger": iteration.trigger},
+            images={"roc_curve": roc,
+                    "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
+                    "calibration": calibration_png(model.validation_labels, model.validation_proba)},
+            files=sorted(findings_dir.glob("*.yaml")),
+        )
+        context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}")
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
         importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
         metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
@@ -110,6 +129,10 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "candidates": dg.MetadataValue.md(_metrics_table(model.candidate_metrics, model.model_name)),
             "roc_curve": dg.MetadataValue.md(markdown_image(roc, "ROC curve")),
             "permutation_importance": dg.MetadataValue.md(importance),
+            "mlflow_run_id": dg.MetadataValue.text(tracked.run_id),
+            "mlflow_model_uri": dg.MetadataValue.text(tracked.model_uri),
+            "mlflow_model_version": dg.MetadataValue.text(tracked.model_version),
+            "mlflow_tracking_uri": dg.MetadataValue.text(tracking.tracking_uri),
             "iteration": dg.MetadataValue.text(iteration.id),
             "parent_iteration": dg.MetadataValue.text(iteration.parent or "none"),
             "trigger": dg.MetadataValue.text(iteration.trigger),

@@ -32,6 +32,8 @@ class TrainedModel:
     roc_curve: tuple[list[float], list[float]]
     trained_as_of: str
     feature_importance: dict[str, float] = field(default_factory=dict)
+    validation_labels: list[int] = field(default_factory=list)  # out-of-sample, for plots and comparisons
+    validation_proba: list[float] = field(default_factory=list)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -104,6 +106,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
         average_precision_score,
         brier_score_loss,
         f1_score,
+        log_loss,
         precision_score,
         recall_score,
         roc_auc_score,
@@ -111,6 +114,8 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
 
     predicted = (proba >= threshold).astype(int)
     return {
+        "log_loss": float(log_loss(y_true, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "lift_top_decile": top_decile_lift(y_true, proba),
         "roc_auc": float(roc_auc_score(y_true, proba)),
         "pr_auc": float(average_precision_score(y_true, proba)),
         "brier": float(brier_score_loss(y_true, proba)),
@@ -121,6 +126,16 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[st
         "base_rate": float(np.mean(y_true)),
         "n_validation": int(len(y_true)),
     }
+
+
+def top_decile_lift(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Churn rate among the 10% highest scores divided by the overall churn rate."""
+    base = float(np.mean(y_true))
+    if base == 0:
+        return float("nan")
+    n = max(1, int(np.ceil(0.1 * len(proba))))
+    top = np.argsort(-proba, kind="stable")[:n]
+    return float(np.mean(np.asarray(y_true)[top]) / base)
 
 
 def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds) -> tuple[np.ndarray, np.ndarray, str]:
@@ -197,6 +212,8 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
         validation=scheme,
         roc_curve=(fpr.round(5).tolist(), tpr.round(5).tolist()),
         trained_as_of=trained_as_of,
+        validation_labels=[int(v) for v in y_valid],
+        validation_proba=[float(p) for p in proba],
     )
     model.feature_importance = permutation_importances(model, x, y, seed)
     return model

@@ -44,3 +44,29 @@ def histogram_png(values: Sequence[float], title: str, bins: int = 30) -> str:
 
 def markdown_image(png_base64: str, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{png_base64})"
+
+
+def precision_recall_png(y_true: Sequence[int], proba: Sequence[float], title: str = "Precision-recall") -> str:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(y_true, proba)
+    plt, (fig, ax) = _figure()
+    ax.plot(recall, precision, color="#ff7f0e", label=f"AP {average_precision_score(y_true, proba):.3f}")
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return _to_base64(plt, fig)
+
+
+def calibration_png(y_true: Sequence[int], proba: Sequence[float], bins: int = 10, title: str = "Calibration") -> str:
+    from sklearn.calibration import calibration_curve
+
+    observed, predicted = calibration_curve(y_true, proba, n_bins=bins, strategy="quantile")
+    plt, (fig, ax) = _figure()
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1)
+    ax.plot(predicted, observed, marker="o", color="#2ca02c")
+    ax.set_xlabel("Predicted probability")
+    ax.set_ylabel("Observed churn rate")
+    ax.set_title(title)
+    return _to_base64(plt, fig)

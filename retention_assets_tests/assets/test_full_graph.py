@@ -90,3 +90,24 @@ def test_same_inputs_give_the_same_outputs(graph, tmp_path, small_sample):
     assert run_refresh(again).success
     for name in ("gold_features", "churn_scores"):
         pd.testing.assert_frame_equal(table(settings, name), table(again, name))
+
+
+def test_each_model_is_an_mlflow_run_with_metrics_plots_and_a_registered_version(graph):
+    from mlflow import MlflowClient
+
+    settings, result = graph
+    meta = next(e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "churn_model").materialization.metadata
+    client = MlflowClient(tracking_uri=meta["mlflow_tracking_uri"].value)
+    run = client.get_run(meta["mlflow_run_id"].value)
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["dagster_asset_key"] == "churn_model"
+    for name in ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "lift_top_decile"):
+        assert run.data.metrics[name] == pytest.approx(meta[name].value)
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/roc_curve.png", "plots/precision_recall.png", "plots/calibration.png"}
+    exploration = {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "exploration")}
+    assert {"customers_findings.yaml", "recommendations.yaml"} <= exploration
+    version = client.get_model_version("churn_model", meta["mlflow_model_version"].value)
+    assert version.run_id == run.info.run_id
+    assert str(settings.data_path) in client.get_experiment(run.info.experiment_id).artifact_location

@@ -1,0 +1,24 @@
+"""Experiment tracking. Local track: MLflow on SQLite with artifacts inside the data directory."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """One MLflow run per model materialization, tagged with the Dagster run and asset.
+
+    The embedded default needs no server; point `tracking_uri` at a server or Postgres
+    (`postgresql://...`) to share runs across machines.
+    """
+
+    tracking_uri: str
+    artifact_location: str | None = None
+    experiment_name: str = "retention-churn"
+    registered_model_name: str = "churn_model"
+
+    def config(self):
+        from retention_assets.lib.tracking import TrackingConfig
+
+        return TrackingConfig(self.tracking_uri, self.artifact_location, self.experiment_name,
+                              self.registered_model_name)
