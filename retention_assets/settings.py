@@ -212,6 +212,20 @@ class ModelSettings(_Strict):
     )
 
 
+class BusinessSettings(_Strict):
+    """What a retention contact costs and what keeping a customer is worth."""
+
+    contact_cost_usd: float = Field(default=2.0, ge=0)
+    offer_acceptance_rate: float = Field(default=0.3, gt=0, le=1)
+    value_column: str | None = Field(
+        default="monthly_fee", description="Entity column with each customer's monthly value (USD)."
+    )
+    value_months: float | None = Field(
+        default=None, gt=0, description="Months of value a retained customer brings; default: the label horizon."
+    )
+    default_value_usd: float = Field(default=50.0, ge=0, description="Value where the column is missing.")
+
+
 class ExplorationSettings(_Strict):
     """Where findings live and how they turn into recommendations."""
 
@@ -240,6 +254,7 @@ class Settings(_Strict):
     label: LabelSettings = Field(default_factory=LabelSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
     data_dir: Path | None = Field(
         default=None,
         description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "

@@ -32,7 +32,9 @@ def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBC
         raw, _ = deduplicate(raw, entity.entity_key, entity.duplicate_keys, entity.order_by)
         target = to_binary(raw[target_column], str(settings.resolve(entity.path)), target_column)
         label_ts = raw[label.label_timestamp_column] if label.label_timestamp_column else None
-        return target_column_labels(raw, entity.entity_key, target, label_ts, list(tl.snapshots), tl.as_of, tl.horizon)
+        signup = raw[entity.signup_column] if entity.signup_column else None
+        return target_column_labels(raw, entity.entity_key, target, label_ts, list(tl.snapshots), tl.as_of, tl.horizon,
+                                    signup=signup)
 
     q = DUCKDB.ident
     spine = snapshot_spine_sql(DUCKDB, parquet_relation(entity_table), entity.entity_key, list(tl.snapshots))

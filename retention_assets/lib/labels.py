@@ -87,12 +87,14 @@ def target_column_labels(
     snapshots: list[datetime],
     as_of: datetime,
     horizon: timedelta,
+    signup: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Labels from an explicit target column.
 
     With a label timestamp: at cutoff t a customer already churned at or before t is not eligible;
     one who churns in (t, t + horizon] is positive; later churn or none is negative. Without one, the
-    target is taken as observed at the as-of time and applies to every cutoff.
+    target is taken as observed at the as-of time and applies to every cutoff. Customers who signed
+    up after a cutoff (when `signup` is given) are not eligible at it.
     """
     frames = []
     as_of_ts = pd.Timestamp(as_of)
@@ -112,6 +114,9 @@ def target_column_labels(
             frame[LABEL] = target.to_numpy()
             frame[ELIGIBLE] = True
             frame[LABEL_TIMESTAMP] = as_of_ts if t < as_of_ts else t + horizon
+        if signup is not None:
+            started = pd.Series(pd.to_datetime(signup, utc=True).to_numpy(), dtype=label_ts_dtype)
+            frame[ELIGIBLE] = frame[ELIGIBLE].to_numpy() & ~(started > t).to_numpy()
         frame[LABEL_AVAILABLE] = (frame[LABEL_TIMESTAMP] <= as_of_ts) & (t < as_of_ts)
         frame[LABEL] = frame[LABEL].astype("Int64").where(frame[LABEL_AVAILABLE], pd.NA)
         frames.append(frame)

@@ -34,6 +34,7 @@ class TrainedModel:
     feature_importance: dict[str, float] = field(default_factory=dict)
     validation_labels: list[int] = field(default_factory=list)  # out-of-sample, for plots and comparisons
     validation_proba: list[float] = field(default_factory=list)
+    validation_rows: list[int] = field(default_factory=list)  # positions in the training rows, same order
 
     @property
     def feature_columns(self) -> list[str]:
@@ -138,8 +139,8 @@ def top_decile_lift(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true)[top]) / base)
 
 
-def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds) -> tuple[np.ndarray, np.ndarray, str]:
-    """Out-of-sample predictions and the labels they belong to."""
+def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds):
+    """Out-of-sample predictions, the labels they belong to, the scheme and the rows' positions."""
     from sklearn.model_selection import StratifiedKFold
 
     cutoffs = np.sort(np.unique(timestamps))
@@ -147,7 +148,7 @@ def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, 
         valid = timestamps == cutoffs[-1]
         if len(np.unique(y[valid])) == 2 and len(np.unique(y[~valid])) == 2:
             pipe = make_pipeline(kind, numeric, categorical, seed).fit(x[~valid], y[~valid])
-            return y[valid], pipe.predict_proba(x[valid])[:, 1], "out_of_time"
+            return y[valid], pipe.predict_proba(x[valid])[:, 1], "out_of_time", np.flatnonzero(valid)
     n_splits = int(min(folds, np.bincount(y).min()))
     if n_splits < 2:
         raise ValueError("too few examples of the minority class to validate the model")
@@ -155,7 +156,7 @@ def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, 
     for train_idx, test_idx in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
         pipe = make_pipeline(kind, numeric, categorical, seed).fit(x.iloc[train_idx], y[train_idx])
         proba[test_idx] = pipe.predict_proba(x.iloc[test_idx])[:, 1]
-    return y, proba, "stratified_cv"
+    return y, proba, "stratified_cv", np.arange(len(y))
 
 
 def fit_churn_model(
@@ -194,11 +195,11 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
     timestamps = train[timestamp].to_numpy()
     results = {}
     for kind in candidates:
-        y_valid, proba, scheme = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds)
+        y_valid, proba, scheme, rows = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds)
         chosen = threshold if threshold is not None else best_f1_threshold(y_valid, proba)
-        results[kind] = (evaluate(y_valid, proba, chosen), y_valid, proba, scheme)
+        results[kind] = (evaluate(y_valid, proba, chosen), y_valid, proba, scheme, rows)
     best = max(results, key=lambda k: results[k][0]["roc_auc"])
-    metrics, y_valid, proba, scheme = results[best]
+    metrics, y_valid, proba, scheme, rows = results[best]
     fpr, tpr, _ = roc_curve(y_valid, proba)
     pipeline = make_pipeline(best, numeric, categorical, seed).fit(x, y)
     model = TrainedModel(
@@ -214,6 +215,7 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
         trained_as_of=trained_as_of,
         validation_labels=[int(v) for v in y_valid],
         validation_proba=[float(p) for p in proba],
+        validation_rows=[int(r) for r in rows],
     )
     model.feature_importance = permutation_importances(model, x, y, seed)
     return model

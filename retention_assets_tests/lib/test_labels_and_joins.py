@@ -110,3 +110,10 @@ def test_gold_training_rows_are_eligible_cutoff_rows_with_labels():
     assert (gold["feature_timestamp"] < gold["label_timestamp"]).all()
     assert gold["row_role"].tolist().count("score") == 2
     assert training_rows(gold)["cid"].tolist() == ["a"]
+
+
+def test_target_labels_exclude_customers_who_signed_up_after_the_cutoff():
+    entity = pd.DataFrame({"cid": ["old", "new"]})
+    signup = pd.Series(pd.to_datetime([CUTOFF - timedelta(days=100), CUTOFF + timedelta(days=1)], utc=True))
+    labels = target_column_labels(entity, "cid", pd.Series([0, 1]), None, [CUTOFF], AS_OF, H, signup=signup)
+    assert labels.set_index("cid")["eligible"].to_dict() == {"old": True, "new": False}
