@@ -88,6 +88,9 @@ def _print_summary(settings, settings_path: str | None) -> None:
     tiers = scores["risk_tier"].value_counts().to_dict()
     print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)} "
           f"(inactive at the as-of time: {tiers.get('inactive', 0)})")
+    campaign = pd.read_parquet(tables / "retention_campaign.parquet")
+    print(f"  campaign: {len(campaign)} customers to contact, expected net value "
+          f"${campaign['expected_net_value_usd'].sum():,.0f} ({tables / 'retention_campaign.parquet'})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
     print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri sqlite:///{settings.data_path / 'mlflow' / 'mlflow.db'}")
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""

@@ -13,6 +13,7 @@ from retention_assets.settings import Settings
 MODEL_GROUP = "model"
 MODEL = "churn_model"
 SCORES = "churn_scores"
+CAMPAIGN = "retention_campaign"
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "threshold",
                     "lift_top_decile", "base_rate")
 TRIGGER_TAG = "retention/trigger"
@@ -163,4 +164,44 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
         ))
 
-    return [churn_model, churn_scores]
+    business = settings.business
+
+    @dg.asset(name=CAMPAIGN, group_name=MODEL_GROUP, kinds={"pandas", "parquet"},
+              ins={"gold": dg.AssetIn(GOLD), "model": dg.AssetIn(MODEL), "scores": dg.AssetIn(SCORES)},
+              description="Whom to contact: active customers whose expected net value of a retention offer is "
+                          "positive, at the threshold that maximised realised net value on validation.")
+    def retention_campaign(gold: pd.DataFrame, model, scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        import numpy as np
+
+        from retention_assets.lib.business import best_threshold, customer_value, net_value_curve, plan_campaign
+        from retention_assets.lib.gold import scoring_rows, training_rows
+        from retention_assets.lib.plots import line_png, markdown_image
+
+        months = business.value_months or settings.label.horizon_days / 30.0
+        valid = training_rows(gold).iloc[model.validation_rows]
+        curve = net_value_curve(
+            np.asarray(model.validation_labels), np.asarray(model.validation_proba),
+            customer_value(valid, business.value_column, months, business.default_value_usd),
+            business.offer_acceptance_rate, business.contact_cost_usd,
+        )
+        threshold = best_threshold(curve)
+        rows = scoring_rows(gold).set_index(key).loc[scores[key]].reset_index()
+        value = customer_value(rows, business.value_column, months, business.default_value_usd)
+        campaign = plan_campaign(scores, key, value, business.offer_acceptance_rate, business.contact_cost_usd,
+                                 threshold)
+        plot = line_png(curve["threshold"], curve["net_value"], "Net value on validation (USD)", "threshold",
+                        marker_x=threshold)
+        return dg.Output(campaign, metadata=table_metadata(
+            campaign, as_of=model.trained_as_of,
+            value_threshold=dg.MetadataValue.float(threshold),
+            f1_threshold=dg.MetadataValue.float(model.threshold),
+            validation_net_value_usd=dg.MetadataValue.float(float(curve["net_value"].max())),
+            expected_net_value_usd=dg.MetadataValue.float(float(campaign["expected_net_value_usd"].sum())),
+            contacts=dg.MetadataValue.int(len(campaign)),
+            net_value_curve=dg.MetadataValue.md(markdown_image(plot, "net value by threshold")),
+            assumptions=dg.MetadataValue.json({"contact_cost_usd": business.contact_cost_usd,
+                                               "offer_acceptance_rate": business.offer_acceptance_rate,
+                                               "value_column": business.value_column, "value_months": months}),
+        ))
+
+    return [churn_model, churn_scores, retention_campaign]

@@ -70,3 +70,14 @@ def calibration_png(y_true: Sequence[int], proba: Sequence[float], bins: int = 1
     ax.set_ylabel("Observed churn rate")
     ax.set_title(title)
     return _to_base64(plt, fig)
+
+
+def line_png(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, marker_x: float | None = None) -> str:
+    plt, (fig, ax) = _figure(4.0, 2.8)
+    ax.plot(x, y, color="#1f77b4")
+    if marker_x is not None:
+        ax.axvline(marker_x, color="#d62728", linestyle="--", linewidth=1)
+    ax.axhline(0, color="#999999", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _to_base64(plt, fig)

@@ -28,7 +28,8 @@ def test_every_asset_materializes_and_every_check_passes(graph):
     assert {"raw_customers", "raw_transactions", "raw_support_tickets", "analysis_timeline", "bronze_entity",
             "findings_customers", "findings_transactions", "findings_support_tickets", "multi_dataset_findings",
             "recommendations", "bronze_text_transactions", "bronze_text_support_tickets",
-            "silver_joined", "churn_labels", "gold_features", "churn_model", "churn_scores"} <= keys
+            "silver_joined", "churn_labels", "gold_features", "churn_model", "churn_scores",
+            "retention_campaign"} <= keys
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
                       "gold_features:two_label_classes": True, "gold_features:leakage_probe": True}
@@ -111,3 +112,15 @@ def test_each_model_is_an_mlflow_run_with_metrics_plots_and_a_registered_version
     version = client.get_model_version("churn_model", meta["mlflow_model_version"].value)
     assert version.run_id == run.info.run_id
     assert str(settings.data_path) in client.get_experiment(run.info.experiment_id).artifact_location
+
+
+def test_campaign_contacts_active_customers_with_positive_expected_value(graph):
+    settings, result = graph
+    campaign, scores = table(settings, "retention_campaign"), table(settings, "churn_scores")
+    meta = next(e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "retention_campaign").materialization.metadata
+    assert len(campaign) > 0 and (campaign["expected_net_value_usd"] > 0).all()
+    active = set(scores.loc[scores["active_at_as_of"], "customer_id"])
+    assert set(campaign["customer_id"]) <= active
+    assert (campaign["churn_probability"] >= meta["value_threshold"].value).all()
+    assert campaign["expected_net_value_usd"].is_monotonic_decreasing
