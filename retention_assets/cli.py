@@ -27,18 +27,26 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def _failure_messages(result) -> list[str]:
-    messages = []
+def step_failure_messages(result) -> dict[str, str]:
+    """The user-facing message of each failed step: the original error, not Dagster's wrapper."""
+    failures = {}
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+            data = event.step_failure_data
+            error = data.error
+            while error is not None and error.cause is not None:
                 error = error.cause
             text = error.message.strip() if error else "failed"
-            if event.step_failure_data.user_failure_data and event.step_failure_data.user_failure_data.description:
-                text = event.step_failure_data.user_failure_data.description
-            messages.append(f"{event.step_key}: {text}")
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            if data.user_failure_data and data.user_failure_data.description:
+                text = data.user_failure_data.description
+            failures[event.step_key] = text
+    return failures
+
+
+def _failure_messages(result) -> list[str]:
+    messages = [f"{step}: {text}" for step, text in step_failure_messages(result).items()]
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 messages.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed"

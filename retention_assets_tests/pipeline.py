@@ -35,14 +35,6 @@ def check_results(result) -> dict[str, bool]:
 
 
 def step_failures(result) -> dict[str, str]:
-    failures = {}
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            error = data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
-            text = (data.user_failure_data.description if data.user_failure_data and data.user_failure_data.description
-                    else (error.message if error else ""))
-            failures[event.step_key] = text
-    return failures
+    from retention_assets.cli import step_failure_messages
+
+    return step_failure_messages(result)

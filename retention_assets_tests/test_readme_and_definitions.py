@@ -74,3 +74,25 @@ def test_readme_settings_example_is_valid(tmp_path):
     (tmp_path / "settings.yaml").write_text(example)
     settings = load_settings(tmp_path / "settings.yaml")
     assert settings.entity.duplicate_keys == "error" and "transactions" in settings.events
+
+
+def test_quickstart_reports_bad_input_as_one_clear_sentence(tmp_path, monkeypatch, capsys, small_sample):
+    import pandas as pd
+
+    from retention_assets.cli import main
+    from retention_assets_tests.assets.test_leakage_and_bad_input import copy_sample
+    from retention_assets_tests.conftest import write_settings
+
+    paths = copy_sample(small_sample, tmp_path / "data")
+    customers = pd.read_csv(paths.customers, dtype=str).drop(columns=["customer_id"])
+    customers.to_csv(paths.customers, index=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("RETENTION_SETTINGS", raising=False)
+
+    code = main(["quickstart", "--settings", str(write_settings(tmp_path, paths))])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"raw_customers: {paths.customers}, column 'customer_id': the column is missing" in err
+    assert "Traceback" not in err
