@@ -5,6 +5,8 @@ import pandas as pd
 
 from retention_assets.assets.exploration import RECOMMENDATIONS
 from retention_assets.assets.gold import GOLD
+from retention_assets.assets.model import MODEL
+from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.assets.silver import SILVER
 from retention_assets.settings import Settings
 
@@ -77,4 +79,21 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
             },
         )
 
-    return [silver_unique_keys, gold_checks]
+    tolerance = settings.model.champion_tolerance
+
+    @dg.asset_check(asset=MODEL, blocking=True, additional_ins={"gold": dg.AssetIn(GOLD)},
+                    description="The challenger is at least as good as the registry's champion on the challenger's "
+                                "out-of-sample validation rows; a worse one stops before champion_model.")
+    def beats_champion(tracking: MlflowTracking, churn_model, gold: pd.DataFrame) -> dg.AssetCheckResult:
+        from retention_assets.lib.champion import evaluate_against_champion
+
+        champion, decision = evaluate_against_champion(tracking.config(), churn_model, gold, tolerance)
+        return dg.AssetCheckResult(passed=decision.passed, description=decision.reason, metadata={
+            "challenger_roc_auc": dg.MetadataValue.float(decision.challenger_auc),
+            "champion_roc_auc": dg.MetadataValue.float(decision.champion_auc if decision.champion_auc is not None
+                                                       else float("nan")),
+            "champion_version": dg.MetadataValue.text(str(champion)),
+            "challenger_version": dg.MetadataValue.text(str(churn_model.registered_version)),
+        })
+
+    return [silver_unique_keys, gold_checks, beats_champion]

@@ -203,6 +203,11 @@ class ModelSettings(_Strict):
         default=0.995, gt=0.5, le=1.0,
         description="A depth-3 tree separating the training labels better than this (out of fold) is leakage.",
     )
+    champion_tolerance: float = Field(
+        default=0.0, ge=0, le=0.2,
+        description="ROC AUC a challenger may lose against the champion and still pass the gate (it is only "
+        "promoted when strictly better).",
+    )
     threads: int | None = Field(
         default=1, ge=1,
         description="OpenMP threads for model fitting; 1 is fastest when other steps share the cores.",

@@ -14,6 +14,7 @@ MODEL_GROUP = "model"
 MODEL = "churn_model"
 SCORES = "churn_scores"
 CAMPAIGN = "retention_campaign"
+CHAMPION = "champion_model"
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "threshold",
                     "lift_top_decile", "base_rate")
 TRIGGER_TAG = "retention/trigger"
@@ -117,6 +118,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             files=sorted(findings_dir.glob("*.yaml")),
         )
         context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}")
+        model.registered_version = tracked.model_version
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
         importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
         metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
@@ -204,4 +206,27 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                                                "value_column": business.value_column, "value_months": months}),
         ))
 
-    return [churn_model, churn_scores, retention_campaign]
+    @dg.asset(name=CHAMPION, group_name=MODEL_GROUP, kinds={"mlflow"},
+              ins={"model": dg.AssetIn(MODEL), "gold": dg.AssetIn(GOLD)},
+              description="The registry's champion alias: moved to this run's model only when it beats the "
+                          "current champion on the same validation rows (the blocking beats_champion check "
+                          "stops a worse challenger before this step).")
+    def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, model, gold: pd.DataFrame):
+        from retention_assets.lib.champion import evaluate_against_champion
+        from retention_assets.lib.tracking import set_champion
+
+        previous, decision = evaluate_against_champion(tracking.config(), model, gold,
+                                                       model_settings.champion_tolerance)
+        if decision.promote:
+            set_champion(tracking.config(), model.registered_version)
+        champion = model.registered_version if decision.promote else previous
+        context.log.info(f"champion: version {champion} ({decision.reason})")
+        return dg.Output({"champion_version": champion, "challenger_version": model.registered_version,
+                          "promoted": decision.promote, "reason": decision.reason}, metadata={
+            "champion_version": dg.MetadataValue.text(str(champion)),
+            "challenger_version": dg.MetadataValue.text(str(model.registered_version)),
+            "promoted": dg.MetadataValue.bool(decision.promote),
+            "reason": dg.MetadataValue.text(decision.reason),
+        })
+
+    return [churn_model, churn_scores, retention_campaign, champion_model]

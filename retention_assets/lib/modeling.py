@@ -35,6 +35,7 @@ class TrainedModel:
     validation_labels: list[int] = field(default_factory=list)  # out-of-sample, for plots and comparisons
     validation_proba: list[float] = field(default_factory=list)
     validation_rows: list[int] = field(default_factory=list)  # positions in the training rows, same order
+    registered_version: str | None = None  # the model registry version this model was logged as
 
     @property
     def feature_columns(self) -> list[str]:

@@ -90,3 +90,54 @@ def model_input(model: TrainedModel, rows: pd.DataFrame) -> pd.DataFrame:
     from retention_assets.lib.modeling import model_frame
 
     return model_frame(rows, model.numeric_columns, model.categorical_columns)
+
+
+CHAMPION_ALIAS = "champion"
+
+
+def champion_version(config: TrackingConfig) -> str | None:
+    """The registered version holding the champion alias, or None before the first promotion."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION_ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def version_record(config: TrackingConfig, version: str) -> tuple[str | None, float | None]:
+    """The data as-of time and validation ROC AUC logged with a registered version's run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    run = client.get_run(client.get_model_version(config.registered_model_name, version).run_id)
+    return run.data.params.get("as_of"), run.data.metrics.get("roc_auc")
+
+
+def load_version(config: TrackingConfig, version: str):
+    import mlflow.sklearn
+
+    import mlflow
+
+    mlflow.set_tracking_uri(config.tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{config.registered_model_name}/{version}")
+
+
+def set_champion(config: TrackingConfig, version: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).set_registered_model_alias(
+        config.registered_model_name, CHAMPION_ALIAS, version)
+
+
+def pipeline_input(pipeline, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows shaped for a logged pipeline: its own input columns, missing ones as nulls (imputed by it)."""
+    columns = list(pipeline.feature_names_in_)
+    frame = rows.reindex(columns=columns)
+    for column in columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all():
+            continue
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame

@@ -29,10 +29,11 @@ def test_every_asset_materializes_and_every_check_passes(graph):
             "findings_customers", "findings_transactions", "findings_support_tickets", "multi_dataset_findings",
             "recommendations", "bronze_text_transactions", "bronze_text_support_tickets",
             "silver_joined", "churn_labels", "gold_features", "churn_model", "churn_scores",
-            "retention_campaign"} <= keys
+            "retention_campaign", "champion_model"} <= keys
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
-                      "gold_features:two_label_classes": True, "gold_features:leakage_probe": True}
+                      "gold_features:two_label_classes": True, "gold_features:leakage_probe": True,
+                      "churn_model:beats_champion": True}
 
 
 def test_scores_cover_every_customer_once_as_of_the_scoring_time(graph):
@@ -70,8 +71,8 @@ def test_every_table_asset_reports_rows_schema_and_preview(graph):
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         name = event.asset_key.to_user_string()
-        if name in ("analysis_timeline", "churn_model", "multi_dataset_findings", "recommendations"):
-            continue  # not tables: a timeline, a model, YAML files
+        if name in ("analysis_timeline", "churn_model", "multi_dataset_findings", "recommendations", "champion_model"):
+            continue  # not tables: a timeline, a model, YAML files, a registry alias
         if name.startswith("findings_"):
             assert "findings_file" in metadata and "dagster/row_count" in metadata, name
             continue

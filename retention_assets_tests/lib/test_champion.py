@@ -1,0 +1,24 @@
+"""The champion gate's decision rule."""
+
+from retention_assets.lib.champion import decide
+
+
+def test_first_model_is_promoted():
+    decision = decide(0.8, None)
+    assert decision.passed and decision.promote
+
+
+def test_better_challenger_passes_and_is_promoted():
+    decision = decide(0.85, 0.80)
+    assert decision.passed and decision.promote and "beats" in decision.reason
+
+
+def test_tie_passes_without_moving_the_alias():
+    decision = decide(0.80, 0.80)
+    assert decision.passed and not decision.promote
+
+
+def test_worse_challenger_fails_unless_within_the_tolerance():
+    assert not decide(0.79, 0.80).passed
+    tolerated = decide(0.79, 0.80, tolerance=0.02)
+    assert tolerated.passed and not tolerated.promote
