@@ -19,6 +19,8 @@ HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "reca
                     "lift_top_decile", "base_rate")
 TRIGGER_TAG = "retention/trigger"
 TOP_IMPORTANCES = 15
+SHAP_SAMPLE_ROWS = 1000
+SHAP_BACKGROUND_ROWS = 200
 
 
 def _metrics_table(candidates: dict[str, dict[str, float]], chosen: str) -> str:
@@ -41,6 +43,19 @@ def _history_table(history) -> str:
 def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
+
+    def _global_shap(model, train: pd.DataFrame) -> tuple[str, str]:
+        """Mean |SHAP| per feature on a sample of the validation rows: a table and a bar plot."""
+        from retention_assets.lib.explain import global_importance, shap_contributions
+        from retention_assets.lib.plots import bar_png
+
+        valid = train.iloc[model.validation_rows]
+        sample = valid.sample(n=min(len(valid), SHAP_SAMPLE_ROWS), random_state=model_settings.random_seed)
+        background = train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
+        importance = global_importance(shap_contributions(model, sample, background)).head(TOP_IMPORTANCES)
+        table = "\n".join(["| feature | mean abs SHAP (log-odds) |", "|---|---|"] +
+                          [f"| {f} | {v:.4f} |" for f, v in importance.items()])
+        return table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)")
 
     def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl):
         """Append this model to the iteration history and propose dropping features that did not matter."""
@@ -103,6 +118,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                          f"({model.validation})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
         iteration, history = _record_iteration(context, model, plan, tl)
+        shap_table, shap_plot = _global_shap(model, train)
         findings_dir = settings.findings_path
         tracked = log_churn_model(
             tracking.config(), model, train,
@@ -112,7 +128,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     "as_of": tl.as_of.isoformat(), "seed": model_settings.random_seed},
             tags={"dagster_run_id": context.run.run_id, "dagster_asset_key": MODEL,
                   "retention_iteration": iteration.id, "retention_trigger": iteration.trigger},
-            images={"roc_curve": roc,
+            images={"roc_curve": roc, "shap_summary": shap_plot,
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
             files=sorted(findings_dir.glob("*.yaml")),
@@ -132,6 +148,8 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "candidates": dg.MetadataValue.md(_metrics_table(model.candidate_metrics, model.model_name)),
             "roc_curve": dg.MetadataValue.md(markdown_image(roc, "ROC curve")),
             "permutation_importance": dg.MetadataValue.md(importance),
+            "shap_importance": dg.MetadataValue.md(shap_table),
+            "shap_summary": dg.MetadataValue.md(markdown_image(shap_plot, "mean |SHAP| per feature")),
             "mlflow_run_id": dg.MetadataValue.text(tracked.run_id),
             "mlflow_model_uri": dg.MetadataValue.text(tracked.model_uri),
             "mlflow_model_version": dg.MetadataValue.text(tracked.model_version),
@@ -154,8 +172,15 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from retention_assets.lib.plots import histogram_png, markdown_image
         from retention_assets.lib.scoring import score_customers
 
+        from retention_assets.lib.explain import shap_contributions, top_reasons
+        from retention_assets.lib.gold import training_rows
+
         rows = scoring_rows(gold)
         scores = score_customers(model, rows, key, model_settings.risk_tier_bounds)
+        train = training_rows(gold)
+        background = train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
+        reasons = pd.Series(top_reasons(shap_contributions(model, rows, background)), index=rows[key].to_numpy())
+        scores["top_reasons"] = scores[key].map(reasons).to_numpy()
         tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
         plot = histogram_png(scores["churn_probability"], "Churn probability")
         as_of = str(rows[FEATURE_TIMESTAMP].iloc[0].isoformat()) if len(rows) else None

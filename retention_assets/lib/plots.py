@@ -81,3 +81,12 @@ def line_png(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ma
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return _to_base64(plt, fig)
+
+
+def bar_png(names: Sequence[str], values: Sequence[float], title: str) -> str:
+    """Horizontal bars, largest on top (for importances)."""
+    plt, (fig, ax) = _figure(5.2, 0.28 * len(names) + 1.0)
+    ax.barh(list(names)[::-1], list(values)[::-1], color="#1f77b4")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title)
+    return _to_base64(plt, fig)

@@ -107,7 +107,8 @@ def test_each_model_is_an_mlflow_run_with_metrics_plots_and_a_registered_version
     for name in ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "lift_top_decile"):
         assert run.data.metrics[name] == pytest.approx(meta[name].value)
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert plots == {"plots/roc_curve.png", "plots/precision_recall.png", "plots/calibration.png"}
+    assert plots == {"plots/roc_curve.png", "plots/precision_recall.png", "plots/calibration.png",
+                     "plots/shap_summary.png"}
     exploration = {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "exploration")}
     assert {"customers_findings.yaml", "recommendations.yaml"} <= exploration
     version = client.get_model_version("churn_model", meta["mlflow_model_version"].value)
@@ -125,3 +126,16 @@ def test_campaign_contacts_active_customers_with_positive_expected_value(graph):
     assert set(campaign["customer_id"]) <= active
     assert (campaign["churn_probability"] >= meta["value_threshold"].value).all()
     assert campaign["expected_net_value_usd"].is_monotonic_decreasing
+
+
+def test_scores_carry_each_customers_top_reasons_and_the_model_its_shap_summary(graph):
+    settings, result = graph
+    scores = table(settings, "churn_scores")
+    features = set(table(settings, "gold_features").columns)
+    high = scores[scores["risk_tier"] == "high"]
+    assert len(high) and (high["top_reasons"].str.len() > 0).all()
+    named = {part.rsplit(" (", 1)[0] for reasons in high["top_reasons"] for part in reasons.split("; ")}
+    assert named <= features  # reasons are original columns (one-hot columns summed back)
+    meta = next(e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "churn_model").materialization.metadata
+    assert meta["shap_summary"].value.startswith("![mean |SHAP| per feature](data:image/png;base64,")
