@@ -44,6 +44,10 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
 
+    def _shap_background(train: pd.DataFrame) -> pd.DataFrame:
+        """The reference rows SHAP values are measured against (a seeded sample of training rows)."""
+        return train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
+
     def _global_shap(model, train: pd.DataFrame) -> tuple[str, str]:
         """Mean |SHAP| per feature on a sample of the validation rows: a table and a bar plot."""
         from retention_assets.lib.explain import global_importance, shap_contributions
@@ -51,8 +55,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
         valid = train.iloc[model.validation_rows]
         sample = valid.sample(n=min(len(valid), SHAP_SAMPLE_ROWS), random_state=model_settings.random_seed)
-        background = train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
-        importance = global_importance(shap_contributions(model, sample, background)).head(TOP_IMPORTANCES)
+        importance = global_importance(shap_contributions(model, sample, _shap_background(train))).head(TOP_IMPORTANCES)
         table = "\n".join(["| feature | mean abs SHAP (log-odds) |", "|---|---|"] +
                           [f"| {f} | {v:.4f} |" for f, v in importance.items()])
         return table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)")
@@ -165,21 +168,19 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name=SCORES, group_name=MODEL_GROUP, ins={"gold": dg.AssetIn(GOLD), "model": dg.AssetIn(MODEL)},
               kinds={"pandas", "parquet"},
-              description="Churn probability and risk tier per customer as of the scoring timestamp.")
+              description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring "
+                          "timestamp.")
     def churn_scores(gold: pd.DataFrame, model) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.gold import scoring_rows
+        from retention_assets.lib.explain import shap_contributions, top_reasons
+        from retention_assets.lib.gold import scoring_rows, training_rows
         from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
         from retention_assets.lib.plots import histogram_png, markdown_image
         from retention_assets.lib.scoring import score_customers
 
-        from retention_assets.lib.explain import shap_contributions, top_reasons
-        from retention_assets.lib.gold import training_rows
-
         rows = scoring_rows(gold)
         scores = score_customers(model, rows, key, model_settings.risk_tier_bounds)
-        train = training_rows(gold)
-        background = train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
-        reasons = pd.Series(top_reasons(shap_contributions(model, rows, background)), index=rows[key].to_numpy())
+        contributions = shap_contributions(model, rows, _shap_background(training_rows(gold)))
+        reasons = pd.Series(top_reasons(contributions), index=rows[key].to_numpy())
         scores["top_reasons"] = scores[key].map(reasons).to_numpy()
         tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
         plot = histogram_png(scores["churn_probability"], "Churn probability")
