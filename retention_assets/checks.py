@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from retention_assets.assets.exploration import RECOMMENDATIONS
+from retention_assets.assets.feature_store import TRAINING_SET
 from retention_assets.assets.gold import GOLD
 from retention_assets.assets.model import MODEL
 from retention_assets.resources.tracking import MlflowTracking
@@ -96,4 +97,18 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
             "challenger_version": dg.MetadataValue.text(str(churn_model.registered_version)),
         })
 
-    return [silver_unique_keys, gold_checks, beats_champion]
+    @dg.asset_check(asset=TRAINING_SET, blocking=True, additional_ins={"gold": dg.AssetIn(GOLD)},
+                    description="The training set served by Feast equals gold's training rows, value for value: the "
+                                "feature store neither dropped, shifted nor retyped a feature.")
+    def matches_gold(training_set: pd.DataFrame, gold: pd.DataFrame) -> dg.AssetCheckResult:
+        from retention_assets.lib.gold import training_rows
+
+        expected = training_rows(gold)
+        same_shape = list(expected.columns) == list(training_set.columns) and len(expected) == len(training_set)
+        differing = ([c for c in expected.columns if not expected[c].equals(training_set[c])] if same_shape
+                     else sorted(set(expected.columns) ^ set(training_set.columns)))
+        return dg.AssetCheckResult(passed=same_shape and not differing, metadata={
+            "rows": dg.MetadataValue.int(len(training_set)), "expected_rows": dg.MetadataValue.int(len(expected)),
+            "differing_columns": dg.MetadataValue.json(differing[:20])})
+
+    return [silver_unique_keys, gold_checks, beats_champion, matches_gold]

@@ -1,6 +1,9 @@
 """`retention`: run the whole graph from a terminal, or write a sample dataset.
 
-    retention quickstart [--settings FILE]   materialize every asset and print where the outputs are
+    retention quickstart [--settings FILE] [--profile local|production]
+                                             materialize every asset and print where the outputs are
+    retention score ID [ID ...]              champion probabilities and top reasons from the online store
+    retention serve [--port 8080]            the same over HTTP: GET /score?customer_id=ID
     retention sample --out DIR [--customers N]  write a sample dataset and its settings file
     retention explore FILE [FILE ...] --out DIR  profile new files; write findings and starter settings
 """
@@ -8,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -54,13 +58,22 @@ def _failure_messages(result) -> list[str]:
     return messages
 
 
-def run_pipeline(settings_path: str | None) -> int:
-    from retention_assets.automation import REFRESH_JOB
-    from retention_assets.definitions import build_definitions
+def _select(settings_path: str | None, profile: str | None):
+    """Settings and profile for this command, exported so every process of a run agrees."""
+    from retention_assets.profiles import PROFILE_ENV_VAR, profile_name
 
     if settings_path:
         os.environ[SETTINGS_ENV_VAR] = str(Path(settings_path).resolve())
-    settings = load_settings(settings_path)
+    if profile:
+        os.environ[PROFILE_ENV_VAR] = profile_name(profile)
+    return load_settings(settings_path)
+
+
+def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
+    from retention_assets.automation import REFRESH_JOB
+    from retention_assets.definitions import build_definitions
+
+    settings = _select(settings_path, profile)
     defs = build_definitions(settings)
     print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...", flush=True)
     result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
@@ -100,7 +113,12 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"  campaign: {len(campaign)} customers to contact, expected net value "
           f"${campaign['expected_net_value_usd'].sum():,.0f} ({tables / 'retention_campaign.parquet'})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
-    print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri sqlite:///{settings.data_path / 'mlflow' / 'mlflow.db'}")
+    from retention_assets.profiles import build_profile
+
+    services = build_profile(settings.data_path)
+    print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri {services.mlflow_tracking_uri}")
+    print(f"  Feast repository ({services.name} profile): feast -c {services.feast_repo_path} feature-views list")
+    print("  online scores: retention score " + " ".join(scores[settings.entity.entity_key].astype(str).head(2)))
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
     print(f"\nOpen the UI with `{select}DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
 
@@ -133,11 +151,42 @@ def explore(files: list[str], out: str) -> int:
     return 0
 
 
+def score(ids: list[str], settings_path: str | None, profile: str | None) -> int:
+    from retention_assets.serving import predict, records
+
+    settings = _select(settings_path, profile)
+    for record in records(predict(ids, settings)):
+        print(json.dumps(record))
+    return 0
+
+
+def serve_http(port: int, settings_path: str | None, profile: str | None) -> int:
+    from retention_assets.serving import serve
+
+    server = serve(port, _select(settings_path, profile))
+    print(f"serving churn scores on http://127.0.0.1:{port}/score?customer_id=... (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retention", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("quickstart", aliases=["run"], help="materialize the whole asset graph")
-    run.add_argument("--settings", help=f"settings file (default: ${SETTINGS_ENV_VAR}, else the embedded sample)")
+    settings_help = f"settings file (default: ${SETTINGS_ENV_VAR}, else the embedded sample)"
+    profile_help = "services: local (embedded, default) or production (Postgres and Redis; see README)"
+    run.add_argument("--settings", help=settings_help)
+    run.add_argument("--profile", help=profile_help)
+    score_cmd = commands.add_parser("score", help="score customers from the online store with the champion")
+    score_cmd.add_argument("ids", nargs="+", metavar="ID")
+    serve_cmd = commands.add_parser("serve", help="HTTP endpoint: GET /score?customer_id=ID")
+    serve_cmd.add_argument("--port", type=int, default=8080)
+    for command in (score_cmd, serve_cmd):
+        command.add_argument("--settings", help=settings_help)
+        command.add_argument("--profile", help=profile_help)
     sample = commands.add_parser("sample", help="write a sample dataset and its settings file")
     sample.add_argument("--out", required=True)
     sample.add_argument("--customers", type=int, default=3000)
@@ -148,14 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
     args = parser.parse_args(argv)
     from retention_assets.lib.errors import DataValidationError
+    from retention_assets.lib.serving import ServingError
 
     try:
         if args.command in ("quickstart", "run"):
-            return run_pipeline(args.settings)
+            return run_pipeline(args.settings, args.profile)
+        if args.command == "score":
+            return score(args.ids, args.settings, args.profile)
+        if args.command == "serve":
+            return serve_http(args.port, args.settings, args.profile)
         if args.command == "explore":
             return explore(args.files, args.out)
         return write_sample(args.out, args.customers, args.events_per_customer, args.seed)
-    except (SettingsError, DataValidationError) as exc:
+    except (SettingsError, DataValidationError, ServingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -12,13 +12,16 @@ from retention_assets.assets.bronze_entity import build_bronze_entity_asset
 from retention_assets.assets.bronze_event import build_bronze_event_assets
 from retention_assets.assets.bronze_text import build_text_assets
 from retention_assets.assets.exploration import build_exploration_assets
+from retention_assets.assets.feature_store import build_feature_store_assets
 from retention_assets.assets.gold import build_gold_assets
 from retention_assets.assets.model import build_model_assets
 from retention_assets.assets.raw import build_raw_assets
 from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
+from retention_assets.profiles import build_profile
 from retention_assets.resources.compute import DuckDBCompute
+from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.storage import AtomicFileIOManager, LocalTableStorage
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings, current_settings
@@ -33,34 +36,36 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         build_bronze_entity_asset(settings),
         build_silver_asset(settings),
         *build_gold_assets(settings),
+        *build_feature_store_assets(settings),
         *build_model_assets(settings),
     ]
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
-    """Local track: Parquet files under the data directory, DuckDB for set-based transforms, MLflow on
-    SQLite with its artifacts beside it."""
+def build_resources(settings: Settings, profile: str | None = None) -> dict[str, object]:
+    """Parquet files under the data directory and DuckDB for set-based transforms on every profile;
+    MLflow and Feast endpoints from the profile (`RETENTION_PROFILE`: local, the embedded default, or
+    production: Postgres and Redis)."""
     base = settings.data_path / "tables"
-    mlflow_dir = settings.data_path / "mlflow"
+    services = build_profile(settings.data_path, profile)
     return {
         "io_manager": AtomicFileIOManager(base_dir=str(base)),
         "tables": LocalTableStorage(base_dir=str(base)),
         "compute": DuckDBCompute(),
-        "tracking": MlflowTracking(
-            tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}",
-            artifact_location=(mlflow_dir / "artifacts").as_uri(),
-        ),
+        "tracking": MlflowTracking(tracking_uri=services.mlflow_tracking_uri,
+                                   artifact_location=services.mlflow_artifact_location),
+        "feast": FeatureStoreResource(project=services.feast_project, repo_path=services.feast_repo_path,
+                                      registry=services.feast_registry, online_store=services.feast_online_store),
     }
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, profile: str | None = None) -> dg.Definitions:
     jobs, schedules = build_automation()
     return dg.Definitions(
         assets=build_assets(settings),
         asset_checks=build_checks(settings),
         jobs=jobs,
         schedules=schedules,
-        resources=build_resources(settings),
+        resources=build_resources(settings, profile),
     )
 
 

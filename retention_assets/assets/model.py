@@ -4,9 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
+from retention_assets.assets.feature_store import ONLINE, TRAINING_SET
 from retention_assets.assets.gold import GOLD
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.assets.raw import TIMELINE
+from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
@@ -96,23 +98,26 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         write_history(history_path, history)
         return iteration, history
 
-    @dg.asset(name=MODEL, group_name=MODEL_GROUP, kinds={"scikitlearn"},
-              ins={"gold": dg.AssetIn(GOLD), "timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
+    @dg.asset(name=MODEL, group_name=MODEL_GROUP, kinds={"scikitlearn", "mlflow"},
+              ins={"train": dg.AssetIn(TRAINING_SET), "timeline": dg.AssetIn(TIMELINE),
+                   "plan": dg.AssetIn(RECOMMENDATIONS)},
               description="A scikit-learn Pipeline (preprocessing inside) chosen between logistic regression and "
-                          "gradient boosting by out-of-time (else cross-validated) ROC AUC.")
-    def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame, timeline: dict,
-                    plan: dict):
-        from retention_assets.lib.gold import feature_columns, training_rows
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
+                          "gradient boosting by out-of-time (else cross-validated) ROC AUC, trained on the Feast "
+                          "training set, logged and registered in MLflow with a Feast feature service of its own.")
+    def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
+                    train: pd.DataFrame, timeline: dict, plan: dict):
+        from retention_assets.lib.feature_store import apply_model_service
+        from retention_assets.lib.gold import feature_columns
+        from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.modeling import fit_churn_model
         from retention_assets.lib.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
+        from retention_assets.lib.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
         from retention_assets.lib.tracking import log_churn_model
         from retention_assets.lib.windows import Timeline
 
         tl = Timeline.from_dict(timeline)
-        train = training_rows(gold)
         model = fit_churn_model(
-            train, feature_columns(gold, key), LABEL, FEATURE_TIMESTAMP,
+            train, feature_columns(train, key), LABEL, FEATURE_TIMESTAMP,
             seed=model_settings.random_seed, folds=model_settings.cv_folds, threshold=model_settings.threshold,
             trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads,
         )
@@ -123,8 +128,9 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         iteration, history = _record_iteration(context, model, plan, tl)
         shap_table, shap_plot = _global_shap(model, train)
         findings_dir = settings.findings_path
+        tracking_config = tracking.config()
         tracked = log_churn_model(
-            tracking.config(), model, train,
+            tracking_config, model, train,
             params={"model": model.model_name, "validation": model.validation, "features": len(model.feature_columns),
                     "windows": settings.windows, "horizon_days": settings.label.horizon_days,
                     "label": settings.label.kind, "cutoffs": [c.isoformat() for c in tl.cutoffs],
@@ -135,9 +141,15 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
             files=sorted(findings_dir.glob("*.yaml")),
+            documents={SPEC_ARTIFACT: serving_spec(model)},
+            tables={BACKGROUND_ARTIFACT: _shap_background(train)[model.feature_columns]},
         )
-        context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}")
         model.registered_version = tracked.model_version
+        service = apply_model_service(
+            feast.config(), model_service(tracking_config, tracked.model_version), [*model.feature_columns, ELIGIBLE],
+            f"Features read by {tracking_config.registered_model_name} version {tracked.model_version} "
+            f"(MLflow run {tracked.run_id})")
+        context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}, feature service {service}")
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
         importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
         metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
@@ -157,6 +169,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "mlflow_model_uri": dg.MetadataValue.text(tracked.model_uri),
             "mlflow_model_version": dg.MetadataValue.text(tracked.model_version),
             "mlflow_tracking_uri": dg.MetadataValue.text(tracking.tracking_uri),
+            "feast_feature_service": dg.MetadataValue.text(service),
             "iteration": dg.MetadataValue.text(iteration.id),
             "parent_iteration": dg.MetadataValue.text(iteration.parent or "none"),
             "trigger": dg.MetadataValue.text(iteration.trigger),
@@ -166,47 +179,54 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         })
         return dg.Output(model, metadata=metadata)
 
-    @dg.asset(name=SCORES, group_name=MODEL_GROUP, ins={"gold": dg.AssetIn(GOLD), "model": dg.AssetIn(MODEL)},
-              kinds={"pandas", "parquet"},
-              description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring "
-                          "timestamp.")
-    def churn_scores(gold: pd.DataFrame, model) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.explain import shap_contributions, top_reasons
-        from retention_assets.lib.gold import scoring_rows, training_rows
-        from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
+    @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[ONLINE],
+              ins={"gold": dg.AssetIn(GOLD), "champion": dg.AssetIn(CHAMPION)}, kinds={"feast", "mlflow", "parquet"},
+              description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring time: the "
+                          "registry's champion applied to the online features (the same code path as serving).")
+    def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
+                     gold: pd.DataFrame, champion: dict) -> dg.Output[pd.DataFrame]:
+        from retention_assets.lib.gold import scoring_rows
+        from retention_assets.lib.labels import FEATURE_TIMESTAMP
         from retention_assets.lib.plots import histogram_png, markdown_image
-        from retention_assets.lib.scoring import score_customers
+        from retention_assets.lib.serving import load_champion, score_online
 
-        rows = scoring_rows(gold)
-        scores = score_customers(model, rows, key, model_settings.risk_tier_bounds)
-        contributions = shap_contributions(model, rows, _shap_background(training_rows(gold)))
-        reasons = pd.Series(top_reasons(contributions), index=rows[key].to_numpy())
-        scores["top_reasons"] = scores[key].map(reasons).to_numpy()
+        serving = load_champion(tracking.config(), champion["champion_version"])
+        ids = scoring_rows(gold)[key].astype(str).tolist()
+        scores = score_online(feast.config(), serving, key, ids, model_settings.risk_tier_bounds)
+        context.log.info(f"scored {len(scores)} customers with {serving.model.model_name} version {serving.version} "
+                         f"from feature service {serving.feature_service}")
         tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
         plot = histogram_png(scores["churn_probability"], "Churn probability")
-        as_of = str(rows[FEATURE_TIMESTAMP].iloc[0].isoformat()) if len(rows) else None
+        as_of = str(scores[FEATURE_TIMESTAMP].max().isoformat()) if len(scores) else None
         return dg.Output(scores, metadata=table_metadata(
             scores, as_of=as_of,
+            model_version=dg.MetadataValue.text(serving.version),
+            feature_service=dg.MetadataValue.text(serving.feature_service),
             risk_tiers=dg.MetadataValue.json({k: int(v) for k, v in tiers.items()}),
-            active_customers=dg.MetadataValue.int(int(rows[ELIGIBLE].sum())),
+            active_customers=dg.MetadataValue.int(int(scores["active_at_as_of"].sum())),
             distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
         ))
 
     business = settings.business
 
     @dg.asset(name=CAMPAIGN, group_name=MODEL_GROUP, kinds={"pandas", "parquet"},
-              ins={"gold": dg.AssetIn(GOLD), "model": dg.AssetIn(MODEL), "scores": dg.AssetIn(SCORES)},
+              ins={"gold": dg.AssetIn(GOLD), "train": dg.AssetIn(TRAINING_SET), "model": dg.AssetIn(MODEL),
+                   "scores": dg.AssetIn(SCORES)},
               description="Whom to contact: active customers whose expected net value of a retention offer is "
                           "positive, at the threshold that maximised realised net value on validation.")
-    def retention_campaign(gold: pd.DataFrame, model, scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    def retention_campaign(context: dg.AssetExecutionContext, gold: pd.DataFrame, train: pd.DataFrame, model,
+                           scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         import numpy as np
 
         from retention_assets.lib.business import best_threshold, customer_value, net_value_curve, plan_campaign
-        from retention_assets.lib.gold import scoring_rows, training_rows
+        from retention_assets.lib.gold import scoring_rows
         from retention_assets.lib.plots import line_png, markdown_image
 
         months = business.value_months or settings.label.horizon_days / 30.0
-        valid = training_rows(gold).iloc[model.validation_rows]
+        if len(scores) and str(scores["model_version"].iloc[0]) != str(model.registered_version):
+            context.log.warning(f"scores come from champion version {scores['model_version'].iloc[0]}, the value "
+                                f"threshold from this run's model (version {model.registered_version}) validation")
+        valid = train.iloc[model.validation_rows]
         curve = net_value_curve(
             np.asarray(model.validation_labels), np.asarray(model.validation_proba),
             customer_value(valid, business.value_column, months, business.default_value_usd),
@@ -238,11 +258,16 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "current champion on the same validation rows (the blocking beats_champion check "
                           "stops a worse challenger before this step).")
     def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, model, gold: pd.DataFrame):
-        from retention_assets.lib.champion import evaluate_against_champion
+        from retention_assets.lib.champion import evaluate_against_champion, keep_servable
+        from retention_assets.lib.serving import version_spec
         from retention_assets.lib.tracking import set_champion
 
         previous, decision = evaluate_against_champion(tracking.config(), model, gold,
                                                        model_settings.champion_tolerance)
+        if previous is not None and decision.passed and not decision.promote:
+            spec = version_spec(tracking.config(), previous)
+            needed = [*spec["numeric_columns"], *spec["categorical_columns"]]
+            decision = keep_servable(decision, previous, [c for c in needed if c not in set(model.feature_columns)])
         if decision.promote:
             set_champion(tracking.config(), model.registered_version)
         champion = model.registered_version if decision.promote else previous

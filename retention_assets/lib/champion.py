@@ -33,6 +33,16 @@ def decide(challenger: float, champion: float | None, tolerance: float = 0.0) ->
                         f"challenger ROC AUC {challenger:.4f} {verdict} champion {champion:.4f} on the same rows")
 
 
+def keep_servable(decision: GateDecision, champion: str | None, missing: list[str]) -> GateDecision:
+    """A champion that reads features the feature view no longer publishes cannot score anyone: a
+    challenger that passed the gate (within the tolerance) takes over instead of being held back."""
+    if decision.promote or not decision.passed or not missing:
+        return decision
+    return GateDecision(decision.challenger_auc, decision.champion_auc, True, True,
+                        f"{decision.reason}; champion version {champion} reads features no longer published "
+                        f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}), so the challenger takes over")
+
+
 def evaluate_against_champion(config, model, gold, tolerance: float = 0.0) -> tuple[str | None, GateDecision]:
     """Measure the current champion on the challenger's validation rows and decide.
 

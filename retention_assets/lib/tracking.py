@@ -49,8 +49,11 @@ def log_churn_model(
     tags: dict[str, str],
     images: dict[str, str],
     files: list[Path],
+    documents: dict[str, dict] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> TrackedModel:
-    """Log params, metrics, plots (base64 PNGs), files and the model; register a new model version."""
+    """Log params, metrics, plots (base64 PNGs), files, JSON documents and Parquet tables (by
+    artifact path) and the model; register a new model version."""
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -76,6 +79,13 @@ def log_churn_model(
             if path.exists():
                 mlflow.log_artifact(str(path), artifact_path="exploration")
         mlflow.log_dict(model.feature_importance, "feature_importance.json")
+        for artifact, document in (documents or {}).items():
+            mlflow.log_dict(document, artifact)
+        with tempfile.TemporaryDirectory() as tmp:
+            for artifact, table in (tables or {}).items():
+                path = Path(tmp) / Path(artifact).name
+                table.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
         info = mlflow.sklearn.log_model(
             sk_model=model.pipeline, name="model", signature=signature, input_example=frame,
             registered_model_name=config.registered_model_name,
@@ -105,6 +115,13 @@ def champion_version(config: TrackingConfig) -> str | None:
         return str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION_ALIAS).version)
     except MlflowException:
         return None
+
+
+def version_run_id(config: TrackingConfig, version: str) -> str:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=config.tracking_uri).get_model_version(config.registered_model_name,
+                                                                            version).run_id
 
 
 def version_record(config: TrackingConfig, version: str) -> tuple[str | None, float | None]:

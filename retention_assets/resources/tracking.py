@@ -1,4 +1,5 @@
-"""Experiment tracking. Local track: MLflow on SQLite with artifacts inside the data directory."""
+"""Experiment tracking. Local track: MLflow on SQLite with artifacts inside the data directory;
+the production profile points it at Postgres."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def config(self):
         from retention_assets.lib.tracking import TrackingConfig
+        from retention_assets.profiles import ensure_postgres_database
 
+        ensure_postgres_database(self.tracking_uri)
         return TrackingConfig(self.tracking_uri, self.artifact_location, self.experiment_name,
                               self.registered_model_name)

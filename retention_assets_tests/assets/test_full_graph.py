@@ -9,17 +9,6 @@ from retention_assets.lib.gold import training_rows
 from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, table
 
 
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory, small_sample):
-    from retention_assets_tests.conftest import write_settings
-    from retention_assets.settings import load_settings
-
-    settings = load_settings(write_settings(tmp_path_factory.mktemp("graph"), small_sample))
-    result = run_refresh(settings)
-    assert result.success
-    return settings, result
-
-
 def test_every_asset_materializes_and_every_check_passes(graph):
     settings, result = graph
     keys = materialized_keys(result)
@@ -29,11 +18,11 @@ def test_every_asset_materializes_and_every_check_passes(graph):
             "findings_customers", "findings_transactions", "findings_support_tickets", "multi_dataset_findings",
             "recommendations", "bronze_text_transactions", "bronze_text_support_tickets",
             "silver_joined", "churn_labels", "gold_features", "churn_model", "churn_scores",
-            "retention_campaign", "champion_model"} <= keys
+            "retention_campaign", "champion_model", "feast_features", "training_set", "online_features"} <= keys
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
                       "gold_features:two_label_classes": True, "gold_features:leakage_probe": True,
-                      "churn_model:beats_champion": True}
+                      "churn_model:beats_champion": True, "training_set:matches_gold": True}
 
 
 def test_scores_cover_every_customer_once_as_of_the_scoring_time(graph):
@@ -71,8 +60,9 @@ def test_every_table_asset_reports_rows_schema_and_preview(graph):
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         name = event.asset_key.to_user_string()
-        if name in ("analysis_timeline", "churn_model", "multi_dataset_findings", "recommendations", "champion_model"):
-            continue  # not tables: a timeline, a model, YAML files, a registry alias
+        if name in ("analysis_timeline", "churn_model", "multi_dataset_findings", "recommendations", "champion_model",
+                    "online_features"):
+            continue  # not tables: a timeline, a model, YAML files, a registry alias, an online store load
         if name.startswith("findings_"):
             assert "findings_file" in metadata and "dagster/row_count" in metadata, name
             continue

@@ -1,0 +1,106 @@
+"""Which services the graph talks to: the embedded `local` profile or the `production` one.
+
+The asset graph is the same in both; only these endpoints change.
+
+    local (default)  MLflow on SQLite, Feast registry file + SQLite online store, all in the data dir
+    production       MLflow tracking and the Feast registry on Postgres, the online store on Redis
+                     (and the Dagster instance on Postgres: deploy/production/dagster.yaml)
+
+Select with `RETENTION_PROFILE=production`. Production endpoints come from environment variables
+(defaults are the services every development and CI machine runs):
+
+    RETENTION_POSTGRES_URL   postgresql://postgres@127.0.0.1:5432   server for the databases below
+    RETENTION_MLFLOW_DB      retention_mlflow                        MLflow tracking store
+    RETENTION_FEAST_DB       retention_feast                         Feast SQL registry
+    RETENTION_REDIS          127.0.0.1:6379                          Feast online store (host:port[,db=N])
+    RETENTION_FEAST_PROJECT  retention                               Feast project (namespaces Redis keys)
+
+Databases that do not exist yet are created on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from retention_assets.lib.feature_store import FeastConfig
+from retention_assets.lib.tracking import TrackingConfig
+
+PROFILE_ENV_VAR = "RETENTION_PROFILE"
+PROFILES = ("local", "production")
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+DEFAULT_REDIS = "127.0.0.1:6379"
+
+
+class ServiceProfile(BaseModel):
+    name: Literal["local", "production"]
+    mlflow_tracking_uri: str
+    mlflow_artifact_location: str
+    feast_project: str
+    feast_repo_path: str
+    feast_registry: str
+    feast_online_store: dict[str, str]
+
+    def tracking(self, experiment: str = "retention-churn", model: str = "churn_model") -> TrackingConfig:
+        return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment, model)
+
+    def feast(self) -> FeastConfig:
+        return FeastConfig(self.feast_project, self.feast_repo_path, self.feast_registry,
+                           dict(self.feast_online_store))
+
+
+def profile_name(name: str | None = None) -> str:
+    chosen = name or os.environ.get(PROFILE_ENV_VAR) or "local"
+    if chosen not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV_VAR}={chosen!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    return chosen
+
+
+def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
+    """The endpoints of a profile for a project whose outputs live in `data_path`."""
+    chosen = profile_name(name)
+    feast_dir = data_path / "feast"
+    artifacts = (data_path / "mlflow" / "artifacts").as_uri()
+    project = os.environ.get("RETENTION_FEAST_PROJECT", "retention")
+    if chosen == "local":
+        return ServiceProfile(
+            name="local", mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
+            mlflow_artifact_location=artifacts, feast_project=project, feast_repo_path=str(feast_dir),
+            feast_registry=str(feast_dir / "registry.db"),
+            feast_online_store={"type": "sqlite", "path": str(feast_dir / "online_store.db")},
+        )
+    server = os.environ.get("RETENTION_POSTGRES_URL", DEFAULT_POSTGRES).rstrip("/")
+    return ServiceProfile(
+        name="production",
+        mlflow_tracking_uri=f"{server}/{os.environ.get('RETENTION_MLFLOW_DB', 'retention_mlflow')}",
+        mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS", artifacts),
+        feast_project=project, feast_repo_path=str(feast_dir),
+        feast_registry=f"{server}/{os.environ.get('RETENTION_FEAST_DB', 'retention_feast')}",
+        feast_online_store={"type": "redis", "connection_string": os.environ.get("RETENTION_REDIS", DEFAULT_REDIS)},
+    )
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database named at the end of a postgresql:// URL if it does not exist."""
+    if not url.startswith("postgresql"):
+        return
+    import psycopg2
+    from psycopg2 import sql
+
+    server, _, database = url.rpartition("/")
+    dsn = server.replace("postgresql+psycopg2://", "postgresql://") + "/postgres"
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cursor.fetchone() is None:
+                try:
+                    cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                except psycopg2.errors.DuplicateDatabase:  # another step created it first
+                    pass
+    finally:
+        connection.close()

@@ -1,0 +1,95 @@
+"""Online scoring: churn probabilities and top reasons for given customers, right now.
+
+    from retention_assets.serving import predict
+    predict(["C0000001", "C0000042"])          # a DataFrame, one row per customer
+
+    retention score C0000001 C0000042           # the same, as JSON lines
+    retention serve --port 8080                 # GET /score?customer_id=C0000001&customer_id=C0000042
+
+The champion is loaded from the MLflow registry, its features are read from the Feast online store
+(as of the last `online_features` materialization) through the feature service logged with that
+model version, and the scores go through the same function as the `churn_scores` asset, so both
+agree to the last bit for the same customers and as-of time. The endpoints come from the settings
+file and the profile (`RETENTION_SETTINGS`, `RETENTION_PROFILE`), as for the asset graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+
+from retention_assets.lib.serving import ServingError, ServingModel, load_champion, score_online
+from retention_assets.profiles import build_profile
+from retention_assets.settings import Settings, current_settings
+
+
+@dataclass
+class Scorer:
+    """The champion and the endpoints, loaded once and reused across requests."""
+
+    settings: Settings
+    serving: ServingModel
+    profile: str | None = None
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, profile: str | None = None) -> "Scorer":
+        settings = settings or current_settings()
+        services = build_profile(settings.data_path, profile)
+        return cls(settings, load_champion(services.tracking()), profile)
+
+    def predict(self, customer_ids: list[str]) -> pd.DataFrame:
+        """One row per distinct customer, in the order asked."""
+        services = build_profile(self.settings.data_path, self.profile)
+        key = self.settings.entity.entity_key
+        ids = list(dict.fromkeys(str(i) for i in customer_ids))
+        scores = score_online(services.feast(), self.serving, key, ids, self.settings.model.risk_tier_bounds)
+        return scores.set_index(key).loc[ids].reset_index()
+
+
+def predict(customer_ids: list[str], settings: Settings | None = None, profile: str | None = None) -> pd.DataFrame:
+    """Probability, risk tier, top reasons, feature timestamp and model version per customer."""
+    return Scorer.load(settings, profile).predict(customer_ids)
+
+
+def records(scores: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows (timestamps as ISO strings)."""
+    return json.loads(scores.to_json(orient="records", date_format="iso", double_precision=15))
+
+
+def serve(port: int, settings: Settings | None = None, profile: str | None = None,
+          host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A small HTTP endpoint: GET /score?customer_id=...&customer_id=... answers JSON records.
+
+    Returns the server (call `serve_forever()`); unknown customers get 404 with their ids.
+    """
+    scorer = Scorer.load(settings, profile)
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body: object) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            url = urlparse(self.path)
+            if url.path != "/score":
+                return self._send(404, {"error": "use GET /score?customer_id=..."})
+            ids = parse_qs(url.query).get("customer_id", [])
+            if not ids:
+                return self._send(400, {"error": "pass one or more customer_id query parameters"})
+            try:
+                return self._send(200, records(scorer.predict(ids)))
+            except ServingError as exc:
+                return self._send(404, {"error": str(exc)})
+
+        def log_message(self, format: str, *args) -> None:  # keep test output quiet
+            return
+
+    return ThreadingHTTPServer((host, port), Handler)
