@@ -4,6 +4,7 @@
                                              materialize every asset and print where the outputs are
     retention score ID [ID ...]              champion probabilities and top reasons from the online store
     retention serve [--port 8080]            the same over HTTP: GET /score?customer_id=ID
+    retention services [--profile production]  create the production databases, show the endpoints
     retention sample --out DIR [--customers N]  write a sample dataset and its settings file
     retention explore FILE [FILE ...] --out DIR  profile new files; write findings and starter settings
 """
@@ -20,9 +21,20 @@ from retention_assets.settings import SETTINGS_ENV_VAR, SettingsError, load_sett
 
 
 def _instance():
-    """The project's Dagster instance when run from the project root (so `dagster dev` shows the runs)."""
+    """The project's Dagster instance when run from the project root (so `dagster dev` shows the runs);
+    on the production profile, the Postgres-backed instance of deploy/production."""
     import dagster as dg
 
+    from retention_assets.profiles import (
+        DAGSTER_URL_ENV_VAR,
+        PRODUCTION_DAGSTER_HOME,
+        dagster_postgres_url,
+        profile_name,
+    )
+
+    if profile_name() == "production" and "DAGSTER_HOME" not in os.environ:
+        os.environ["DAGSTER_HOME"] = str(PRODUCTION_DAGSTER_HOME)
+        os.environ.setdefault(DAGSTER_URL_ENV_VAR, dagster_postgres_url())
     if "DAGSTER_HOME" not in os.environ and Path("dagster.yaml").exists():
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
     if os.environ.get("DAGSTER_HOME"):
@@ -72,8 +84,11 @@ def _select(settings_path: str | None, profile: str | None):
 def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
     from retention_assets.automation import REFRESH_JOB
     from retention_assets.definitions import build_definitions
+    from retention_assets.profiles import profile_name
 
     settings = _select(settings_path, profile)
+    if profile_name() == "production":
+        services(None, None)
     defs = build_definitions(settings)
     print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...", flush=True)
     result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
@@ -120,7 +135,11 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"  Feast repository ({services.name} profile): feast -c {services.feast_repo_path} feature-views list")
     print("  online scores: retention score " + " ".join(scores[settings.entity.entity_key].astype(str).head(2)))
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
-    print(f"\nOpen the UI with `{select}DAGSTER_HOME=$PWD dagster dev` to browse every asset, its metadata and checks.")
+    home = "DAGSTER_HOME=$PWD"
+    if services.name == "production":
+        select += "RETENTION_PROFILE=production "
+        home = "DAGSTER_HOME=$PWD/deploy/production"
+    print(f"\nOpen the UI with `{select}{home} dagster dev` to browse every asset, its metadata and checks.")
 
 
 def write_sample(out: str, customers: int, events_per_customer: float, seed: int) -> int:
@@ -148,6 +167,21 @@ def explore(files: list[str], out: str) -> int:
     print(f"findings: {findings_dir}")
     print(f"settings: {settings_path}")
     print(f"Review them, then: retention quickstart --settings {settings_path}")
+    return 0
+
+
+def services(settings_path: str | None, profile: str | None) -> int:
+    """Create the production databases if missing, check Redis, print the endpoints in use."""
+    from retention_assets.profiles import build_profile, ensure_production_services
+
+    settings = _select(settings_path, profile)
+    chosen = build_profile(settings.data_path)
+    if chosen.name != "production":
+        print(f"profile {chosen.name}: MLflow {chosen.mlflow_tracking_uri}, Feast registry {chosen.feast_registry}, "
+              f"online store {chosen.feast_online_store} (embedded, nothing to create)")
+        return 0
+    for name, endpoint in ensure_production_services(chosen).items():
+        print(f"  {name:15}: {endpoint}")
     return 0
 
 
@@ -184,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     score_cmd.add_argument("ids", nargs="+", metavar="ID")
     serve_cmd = commands.add_parser("serve", help="HTTP endpoint: GET /score?customer_id=ID")
     serve_cmd.add_argument("--port", type=int, default=8080)
-    for command in (score_cmd, serve_cmd):
+    services_cmd = commands.add_parser("services", help="create the production profile's databases; show endpoints")
+    for command in (score_cmd, serve_cmd, services_cmd):
         command.add_argument("--settings", help=settings_help)
         command.add_argument("--profile", help=profile_help)
     sample = commands.add_parser("sample", help="write a sample dataset and its settings file")
@@ -204,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_pipeline(args.settings, args.profile)
         if args.command == "score":
             return score(args.ids, args.settings, args.profile)
+        if args.command == "services":
+            return services(args.settings, args.profile)
         if args.command == "serve":
             return serve_http(args.port, args.settings, args.profile)
         if args.command == "explore":

@@ -14,8 +14,10 @@ Select with `RETENTION_PROFILE=production`. Production endpoints come from envir
     RETENTION_FEAST_DB       retention_feast                         Feast SQL registry
     RETENTION_REDIS          127.0.0.1:6379                          Feast online store (host:port[,db=N])
     RETENTION_FEAST_PROJECT  retention                               Feast project (namespaces Redis keys)
+    RETENTION_DAGSTER_PG_URL <server>/retention_dagster              Dagster instance (deploy/production;
+                                                                     a postgresql+psycopg2:// URL)
 
-Databases that do not exist yet are created on first use.
+Databases that do not exist yet are created on first use (`retention services` creates them all).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ PROFILE_ENV_VAR = "RETENTION_PROFILE"
 PROFILES = ("local", "production")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_REDIS = "127.0.0.1:6379"
+DAGSTER_URL_ENV_VAR = "RETENTION_DAGSTER_PG_URL"
+PRODUCTION_DAGSTER_HOME = Path(__file__).resolve().parent.parent / "deploy" / "production"
 
 
 class ServiceProfile(BaseModel):
@@ -72,35 +76,55 @@ def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
             feast_registry=str(feast_dir / "registry.db"),
             feast_online_store={"type": "sqlite", "path": str(feast_dir / "online_store.db")},
         )
-    server = os.environ.get("RETENTION_POSTGRES_URL", DEFAULT_POSTGRES).rstrip("/")
+    server = postgres_server()
     return ServiceProfile(
         name="production",
         mlflow_tracking_uri=f"{server}/{os.environ.get('RETENTION_MLFLOW_DB', 'retention_mlflow')}",
         mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS", artifacts),
         feast_project=project, feast_repo_path=str(feast_dir),
-        feast_registry=f"{server}/{os.environ.get('RETENTION_FEAST_DB', 'retention_feast')}",
+        feast_registry=f"{server.replace('postgresql://', 'postgresql+psycopg://', 1)}/"
+                       f"{os.environ.get('RETENTION_FEAST_DB', 'retention_feast')}",
         feast_online_store={"type": "redis", "connection_string": os.environ.get("RETENTION_REDIS", DEFAULT_REDIS)},
     )
+
+
+def postgres_server() -> str:
+    return os.environ.get("RETENTION_POSTGRES_URL", DEFAULT_POSTGRES).rstrip("/")
+
+
+def dagster_postgres_url() -> str:
+    """The Dagster instance's database (deploy/production/dagster.yaml reads it from the environment)."""
+    # dagster-postgres needs psycopg2 (its NOTIFY statements fail under psycopg 3, SQLAlchemy's default).
+    server = postgres_server().replace("postgresql://", "postgresql+psycopg2://", 1)
+    return os.environ.get(DAGSTER_URL_ENV_VAR) or f"{server}/retention_dagster"
+
+
+def ensure_production_services(profile: ServiceProfile) -> dict[str, str]:
+    """Create the production databases if missing; check Redis answers. Returns what was checked."""
+    import redis
+
+    for url in (profile.mlflow_tracking_uri, profile.feast_registry, dagster_postgres_url()):
+        ensure_postgres_database(url)
+    host, _, rest = profile.feast_online_store["connection_string"].partition(":")
+    port = int(rest.split(",")[0] or 6379)
+    redis.Redis(host=host, port=port, socket_connect_timeout=5).ping()
+    return {"mlflow": profile.mlflow_tracking_uri, "feast registry": profile.feast_registry,
+            "dagster": dagster_postgres_url(), "redis": profile.feast_online_store["connection_string"]}
 
 
 def ensure_postgres_database(url: str) -> None:
     """Create the database named at the end of a postgresql:// URL if it does not exist."""
     if not url.startswith("postgresql"):
         return
-    import psycopg2
-    from psycopg2 import sql
+    import psycopg
+    from psycopg import sql
 
     server, _, database = url.rpartition("/")
-    dsn = server.replace("postgresql+psycopg2://", "postgresql://") + "/postgres"
-    connection = psycopg2.connect(dsn)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-            if cursor.fetchone() is None:
-                try:
-                    cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-                except psycopg2.errors.DuplicateDatabase:  # another step created it first
-                    pass
-    finally:
-        connection.close()
+    conninfo = server.split("://", 1)[1]
+    with psycopg.connect(f"postgresql://{conninfo}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if exists is None:
+            try:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except psycopg.errors.DuplicateDatabase:  # another step created it first
+                pass

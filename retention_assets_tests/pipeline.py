@@ -12,8 +12,9 @@ from retention_assets.definitions import build_definitions
 from retention_assets.settings import Settings
 
 
-def run_refresh(settings: Settings, instance: dg.DagsterInstance | None = None, selection=None):
-    defs = build_definitions(settings)
+def run_refresh(settings: Settings, instance: dg.DagsterInstance | None = None, selection=None,
+                profile: str | None = None):
+    defs = build_definitions(settings, profile)
     job = defs.resolve_job_def(REFRESH_JOB)
     return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False,
                                   asset_selection=selection)
