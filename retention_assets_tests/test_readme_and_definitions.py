@@ -30,7 +30,8 @@ def test_readme_quickstart_is_two_commands_and_ci_runs_the_second_verbatim():
 
 def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     run = readme_commands()[0].split(" && ")[1]  # the install half already ran to get here
-    env = {k: v for k, v in os.environ.items() if k not in ("RETENTION_SETTINGS", "RETENTION_DATA_DIR", "DAGSTER_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("RETENTION_SETTINGS", "RETENTION_DATA_DIR", "DAGSTER_HOME",
+                                                            "RETENTION_PROFILE")}
     done = subprocess.run(run, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = re.search(r"ROC AUC (\d\.\d+) \| PR AUC (\d\.\d+)", done.stdout)
@@ -38,10 +39,26 @@ def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     scores = tmp_path / ".retention_data" / "tables" / "churn_scores.parquet"
     assert str(scores) in done.stdout and scores.exists()
 
+    # The README's serving command, in the same place: the champion on the online features.
+    import json
+
+    import pandas as pd
+
+    serving = (ROOT / "README.md").read_text().split("### Serving", 1)[1]
+    command = re.search(r"```bash\n(.+?)\n", serving).group(1).split("#")[0].strip()
+    assert command.startswith("retention score ")
+    served = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert served.returncode == 0, served.stderr[-3000:]
+    records = [json.loads(line) for line in served.stdout.splitlines() if line.startswith("{")]
+    batch = pd.read_parquet(scores).set_index("customer_id")
+    assert [r["customer_id"] for r in records] == command.split()[2:]
+    for record in records:
+        assert abs(record["churn_probability"] - batch.loc[record["customer_id"], "churn_probability"]) < 1e-9
+
 
 def test_definitions_load_fast_without_heavy_libraries():
     code = ("import time, sys; t = time.perf_counter(); import retention_assets.definitions; "
-            "heavy = [m for m in ('sklearn', 'matplotlib', 'duckdb', 'scipy', 'mlflow', 'shap') if m in sys.modules]; "
+            "heavy = [m for m in ('sklearn', 'matplotlib', 'duckdb', 'scipy', 'mlflow', 'shap', 'feast', 'psycopg', 'psycopg2', 'redis') if m in sys.modules]; "
             "print(f'{time.perf_counter() - t}|{\",\".join(heavy)}')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     seconds, heavy = out.stdout.strip().splitlines()[-1].split("|")
