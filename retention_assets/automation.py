@@ -1,21 +1,143 @@
-"""Jobs and schedules. Monitoring sensors and retraining triggers arrive with the monitoring layer."""
+"""Jobs, schedules and sensors: how the graph refreshes itself and when it retrains.
+
+    full_refresh      everything (the quickstart; the first run)
+    daily_refresh     raw through scores and monitoring with the current champion (no training)
+    retrain           training set, model, champion gate, scores, campaign and drift
+    daily_refresh_schedule   06:00 UTC every day
+    weekly_retrain_schedule  07:00 UTC every Monday (trigger "scheduled")
+    source_files_sensor      a source file changed: request daily_refresh
+    drift_sensor             feature_drift fired: request retrain (trigger "drift")
+    performance_sensor       model_performance fired: request retrain (trigger "performance_drop")
+    retrain_outcome_sensor   a run that trained a model ended: record the champion decision in iterations.yaml
+
+Every sensor and schedule is running by default, keeps a cursor and names its reason when it skips.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import dagster as dg
 
+from retention_assets.assets.feature_store import TRAINING_SET
+from retention_assets.assets.model import CAMPAIGN, CHAMPION, MODEL, SCORES, TRIGGER_TAG
+from retention_assets.assets.monitoring import DRIFT, PERFORMANCE
+from retention_assets.resources.tracking import MlflowTracking
+from retention_assets.settings import Settings
+
+FULL_JOB = "full_refresh"
 REFRESH_JOB = "daily_refresh"
+RETRAIN_JOB = "retrain"
 DAILY_REFRESH_CRON = "0 6 * * *"
+WEEKLY_RETRAIN_CRON = "0 7 * * 1"
+SIGNAL_TAG = "retention/signal"
+TRAINING = (TRAINING_SET, MODEL, CHAMPION)
 
 
-def build_automation() -> tuple[list, list]:
+def _latest_materialization(instance: dg.DagsterInstance, asset: str):
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+    return records[0] if records else None
+
+
+def signal_sensor(name: str, asset: str, flag: str, trigger: str, run_key) -> dg.SensorDefinition:
+    """A sensor that requests one retrain per new materialization of `asset` whose `flag` is true."""
+
+    @dg.sensor(name=name, job_name=RETRAIN_JOB, default_status=dg.DefaultSensorStatus.RUNNING,
+               minimum_interval_seconds=60,
+               description=f"Requests the {RETRAIN_JOB} job (trigger '{trigger}') when a new {asset} "
+                           f"materialization reports {flag}; one run per signal (run key), quiet otherwise.")
+    def _sensor(context: dg.SensorEvaluationContext):
+        record = _latest_materialization(context.instance, asset)
+        if record is None:
+            return dg.SkipReason(f"{asset} has not been materialized yet")
+        if context.cursor and int(context.cursor) >= record.storage_id:
+            return dg.SkipReason(f"no new {asset} materialization since the last evaluation")
+        context.update_cursor(str(record.storage_id))
+        metadata = record.asset_materialization.metadata
+        reason = metadata["signal_reason"].value if "signal_reason" in metadata else ""
+        if flag not in metadata or not metadata[flag].value:
+            return dg.SkipReason(f"{asset}: {reason or 'no signal'}")
+        return dg.RunRequest(run_key=run_key(metadata), tags={TRIGGER_TAG: trigger, SIGNAL_TAG: reason[:250]})
+
+    return _sensor
+
+
+def source_fingerprint(settings: Settings) -> str:
+    """Size and modification time of every declared source file."""
+    paths = [settings.resolve(settings.entity.path), *(settings.resolve(e.path) for e in settings.events.values())]
+    stats = {str(p): [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None for p in paths}
+    return hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_automation(settings: Settings) -> tuple[list, list, list]:
+    everything = dg.AssetSelection.all()
+    training = dg.AssetSelection.assets(*TRAINING)
+    full = dg.define_asset_job(FULL_JOB, selection=everything,
+                               description="Every asset: sources, features, training, champion gate, scores, "
+                                           "monitoring. The quickstart runs this.")
     refresh = dg.define_asset_job(
-        REFRESH_JOB, selection=dg.AssetSelection.all(),
-        description="Re-read every source and rebuild bronze, silver, gold, the model and the scores.",
-    )
-    schedule = dg.ScheduleDefinition(
-        name="daily_refresh_schedule", job=refresh, cron_schedule=DAILY_REFRESH_CRON, execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every day at 06:00 UTC: the whole graph, raw through scores.",
-    )
-    return [refresh], [schedule]
+        REFRESH_JOB, selection=everything - training,
+        description="Re-read every source and rebuild bronze, silver, gold, the feature store, the champion's "
+                    "scores and campaign, and the monitoring assets. No training: retraining is its own job.")
+    retrain = dg.define_asset_job(
+        RETRAIN_JOB, selection=dg.AssetSelection.assets(*TRAINING, SCORES, CAMPAIGN, DRIFT),
+        description="A new training set from the feature store, a challenger, the champion gate, and the scores, "
+                    "campaign and drift of whichever model is champion afterwards.")
+    schedules = [
+        dg.ScheduleDefinition(
+            name="daily_refresh_schedule", job=refresh, cron_schedule=DAILY_REFRESH_CRON, execution_timezone="UTC",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description="Every day at 06:00 UTC: raw through scores and monitoring with the current champion."),
+        dg.ScheduleDefinition(
+            name="weekly_retrain_schedule", job=retrain, cron_schedule=WEEKLY_RETRAIN_CRON, execution_timezone="UTC",
+            default_status=dg.DefaultScheduleStatus.RUNNING, tags={TRIGGER_TAG: "scheduled"},
+            description="Every Monday at 07:00 UTC (after the daily refresh): retrain and gate a challenger."),
+    ]
+
+    @dg.sensor(name="source_files_sensor", job=refresh, default_status=dg.DefaultSensorStatus.RUNNING,
+               minimum_interval_seconds=60,
+               description="Watches the declared source files (size and modification time); when one changes, "
+                           "requests daily_refresh so every layer downstream of raw follows.")
+    def source_files_sensor(context: dg.SensorEvaluationContext):
+        fingerprint = source_fingerprint(settings)
+        if context.cursor is None:
+            context.update_cursor(fingerprint)
+            return dg.SkipReason("first evaluation: watching the source files from now on")
+        if context.cursor == fingerprint:
+            return dg.SkipReason("the source files are unchanged")
+        context.update_cursor(fingerprint)
+        return dg.RunRequest(run_key=f"sources:{fingerprint}", tags={SIGNAL_TAG: "source files changed"})
+
+    drift = signal_sensor("drift_sensor", DRIFT, "drift_signal", "drift",
+                          lambda md: f"drift:{md['model_version'].value}:{md['as_of'].value}")
+    performance = signal_sensor("performance_sensor", PERFORMANCE, "performance_signal", "performance_drop",
+                                lambda md: f"performance:{md['model_version'].value}:{md['cohort'].value}")
+
+    @dg.run_status_sensor(name="retrain_outcome_sensor", run_status=dg.DagsterRunStatus.SUCCESS,
+                          monitored_jobs=[full, retrain], default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="When a run that trained a model succeeds, records in iterations.yaml whether "
+                                      "it became champion, with its parent's metrics beside its own.")
+    def retrain_outcome_sensor(context: dg.RunStatusSensorContext, tracking: MlflowTracking):
+        return _record(context, tracking, "success")
+
+    @dg.run_failure_sensor(name="retrain_failure_sensor", monitored_jobs=[full, retrain],
+                           default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="When a run that trained a model fails (e.g. the champion gate stopped a "
+                                       "worse challenger), records that it did not become champion.")
+    def retrain_failure_sensor(context: dg.RunFailureSensorContext, tracking: MlflowTracking):
+        return _record(context, tracking, "failure")
+
+    def _record(context, tracking: MlflowTracking, status: str):
+        from retention_assets.lib.iterations import HISTORY_FILE, record_outcome
+        from retention_assets.lib.tracking import champion_version
+
+        iteration = record_outcome(settings.findings_path / HISTORY_FILE, context.dagster_run.run_id, status,
+                                   champion_version(tracking.config()))
+        if iteration is None:
+            return dg.SkipReason(f"run {context.dagster_run.run_id} trained no model")
+        context.log.info(f"{iteration.id}: {status}, champion {iteration.champion}")
+        return None
+
+    sensors = [source_files_sensor, drift, performance, retrain_outcome_sensor, retrain_failure_sensor]
+    return [full, refresh, retrain], schedules, sensors

@@ -5,7 +5,8 @@
     retention score ID [ID ...]              champion probabilities and top reasons from the online store
     retention serve [--port 8080]            the same over HTTP: GET /score?customer_id=ID
     retention services [--profile production]  create the production databases, show the endpoints
-    retention sample --out DIR [--customers N]  write a sample dataset and its settings file
+    retention sample --out DIR [--customers N] [--period stable|drift|performance_drop]
+                                             write a sample dataset and its settings file (or a later period)
     retention explore FILE [FILE ...] --out DIR  profile new files; write findings and starter settings
 """
 
@@ -82,7 +83,7 @@ def _select(settings_path: str | None, profile: str | None):
 
 
 def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
-    from retention_assets.automation import REFRESH_JOB
+    from retention_assets.automation import FULL_JOB
     from retention_assets.definitions import build_definitions
     from retention_assets.profiles import profile_name
 
@@ -91,7 +92,7 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
         services(None, None)
     defs = build_definitions(settings)
     print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...", flush=True)
-    result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
+    result = defs.resolve_job_def(FULL_JOB).execute_in_process(
         instance=_instance(), raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -142,13 +143,18 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"\nOpen the UI with `{select}{home} dagster dev` to browse every asset, its metadata and checks.")
 
 
-def write_sample(out: str, customers: int, events_per_customer: float, seed: int) -> int:
+def write_sample(out: str, customers: int, events_per_customer: float, seed: int, period: str | None = None) -> int:
     import yaml
 
-    from retention_assets.lib.sample_data import generate_sample
+    from retention_assets.lib.sample_data import generate_later_period, generate_sample
     from retention_assets.settings import sample_settings_path
 
     out_dir = Path(out).resolve()
+    if period:  # a later export of the same world replaces the files; the settings file stays as it is
+        paths = generate_later_period(out_dir, period, n_customers=customers, seed=seed,
+                                      events_per_customer=events_per_customer)
+        print(f"wrote the later period ({period}) to {paths.customers}, {paths.transactions}, {paths.support_tickets}")
+        return 0
     paths = generate_sample(out_dir, n_customers=customers, seed=seed, events_per_customer=events_per_customer)
     settings = yaml.safe_load(sample_settings_path().read_text())
     settings["entity"]["path"] = paths.customers.name
@@ -227,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--customers", type=int, default=3000)
     sample.add_argument("--events-per-customer", type=float, default=100.0)
     sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--period", choices=["stable", "drift", "performance_drop"],
+                        help="write the later period of the same world (same --customers/--seed) over the files")
     explore_cmd = commands.add_parser("explore", help="profile new files; write findings and a starter settings file")
     explore_cmd.add_argument("files", nargs="+")
     explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
@@ -245,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             return serve_http(args.port, args.settings, args.profile)
         if args.command == "explore":
             return explore(args.files, args.out)
-        return write_sample(args.out, args.customers, args.events_per_customer, args.seed)
+        return write_sample(args.out, args.customers, args.events_per_customer, args.seed, args.period)
     except (SettingsError, DataValidationError, ServingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from retention_assets.assets.exploration import build_exploration_assets
 from retention_assets.assets.feature_store import build_feature_store_assets
 from retention_assets.assets.gold import build_gold_assets
 from retention_assets.assets.model import build_model_assets
+from retention_assets.assets.monitoring import build_monitoring_assets, build_monitoring_checks
 from retention_assets.assets.raw import build_raw_assets
 from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
@@ -38,6 +39,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         *build_gold_assets(settings),
         *build_feature_store_assets(settings),
         *build_model_assets(settings),
+        *build_monitoring_assets(settings),
     ]
 
 
@@ -59,12 +61,13 @@ def build_resources(settings: Settings, profile: str | None = None) -> dict[str,
 
 
 def build_definitions(settings: Settings, profile: str | None = None) -> dg.Definitions:
-    jobs, schedules = build_automation()
+    jobs, schedules, sensors = build_automation(settings)
     return dg.Definitions(
         assets=build_assets(settings),
-        asset_checks=build_checks(settings),
+        asset_checks=[*build_checks(settings), *build_monitoring_checks(settings)],
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources=build_resources(settings, profile),
     )
 

@@ -231,6 +231,31 @@ class BusinessSettings(_Strict):
     default_value_usd: float = Field(default=50.0, ge=0, description="Value where the column is missing.")
 
 
+class MonitoringSettings(_Strict):
+    """When drift or a performance drop is a signal to retrain."""
+
+    psi_moderate: float = Field(default=0.1, gt=0, description="PSI from which a feature's drift is moderate.")
+    psi_significant: float = Field(
+        default=0.2, gt=0,
+        description="PSI from which drift is significant; the importance-weighted PSI or the predicted-score PSI "
+        "reaching it fires the drift signal.",
+    )
+    psi_bins: int = Field(default=10, ge=2, le=100, description="Quantile bins cut on the training reference.")
+    reference_rows: int = Field(default=5000, ge=100, description="Training rows kept as the drift reference.")
+    max_auc_drop: float = Field(
+        default=0.05, gt=0, lt=0.5,
+        description="Realized ROC AUC this far below the scoring model's validation ROC AUC fires the "
+        "performance signal.",
+    )
+    min_cohort_rows: int = Field(default=200, ge=10, description="Matured cohorts smaller than this are not judged.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonitoringSettings":
+        if self.psi_significant <= self.psi_moderate:
+            raise ValueError("psi_significant must be above psi_moderate")
+        return self
+
+
 class ExplorationSettings(_Strict):
     """Where findings live and how they turn into recommendations."""
 
@@ -260,6 +285,7 @@ class Settings(_Strict):
     model: ModelSettings = Field(default_factory=ModelSettings)
     exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     data_dir: Path | None = Field(
         default=None,
         description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "

@@ -16,7 +16,7 @@ LABELS = "churn_labels"
 GOLD = "gold_features"
 
 
-def _label_frame(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl, plan: dict) -> pd.DataFrame:
+def compute_labels(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl, plan: dict) -> pd.DataFrame:
     from retention_assets.lib.duck import parquet_relation
     from retention_assets.lib.entity_cleaning import deduplicate, to_binary
     from retention_assets.lib.event_features import snapshot_spine_sql
@@ -72,7 +72,7 @@ def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from retention_assets.lib.windows import Timeline
 
         tl = Timeline.from_dict(timeline)
-        labels = _label_frame(settings, tables, compute, tl, plan)
+        labels = compute_labels(settings, tables, compute, tl, plan)
         observed = labels[labels[LABEL_AVAILABLE] & labels[ELIGIBLE]]
         rates = observed.groupby(observed["feature_timestamp"].astype(str))[LABEL].mean().round(4).to_dict()
         return dg.Output(labels, metadata=table_metadata(

@@ -62,7 +62,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           [f"| {f} | {v:.4f} |" for f, v in importance.items()])
         return table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)")
 
-    def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl):
+    def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl, model_version: str):
         """Append this model to the iteration history and propose dropping features that did not matter."""
         from retention_assets.lib.iterations import (
             HISTORY_FILE,
@@ -92,7 +92,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             recommendations_version=plan.get("recommendations_version", ""),
             metrics={k: round(float(v), 6) for k, v in model.metrics.items()},
             feature_importance=dict(list(model.feature_importance.items())[:TOP_IMPORTANCES]),
-            feedback_received=received, feedback_proposed=low,
+            feedback_received=received, feedback_proposed=low, model_version=model_version,
         )
         history.append(iteration)
         write_history(history_path, history)
@@ -108,8 +108,10 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     train: pd.DataFrame, timeline: dict, plan: dict):
         from retention_assets.lib.feature_store import apply_model_service
         from retention_assets.lib.gold import feature_columns
+        from retention_assets.lib.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
         from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.modeling import fit_churn_model
+        from retention_assets.lib.monitoring import REFERENCE_ARTIFACT, SCORES_ARTIFACT, drift_reference, score_reference
         from retention_assets.lib.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
         from retention_assets.lib.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
         from retention_assets.lib.tracking import log_churn_model
@@ -125,7 +127,9 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
                          f"({model.validation})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
-        iteration, history = _record_iteration(context, model, plan, tl)
+        previous = load_history(settings.findings_path / HISTORY_FILE)
+        iteration_id = next_iteration_id(previous)
+        trigger = resolve_trigger(context.run.tags.get(TRIGGER_TAG), previous)
         shap_table, shap_plot = _global_shap(model, train)
         findings_dir = settings.findings_path
         tracking_config = tracking.config()
@@ -136,15 +140,19 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     "label": settings.label.kind, "cutoffs": [c.isoformat() for c in tl.cutoffs],
                     "as_of": tl.as_of.isoformat(), "seed": model_settings.random_seed},
             tags={"dagster_run_id": context.run.run_id, "dagster_asset_key": MODEL,
-                  "retention_iteration": iteration.id, "retention_trigger": iteration.trigger},
+                  "retention_iteration": iteration_id, "retention_trigger": trigger},
             images={"roc_curve": roc, "shap_summary": shap_plot,
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
             files=sorted(findings_dir.glob("*.yaml")),
             documents={SPEC_ARTIFACT: serving_spec(model)},
-            tables={BACKGROUND_ARTIFACT: _shap_background(train)[model.feature_columns]},
+            tables={BACKGROUND_ARTIFACT: _shap_background(train)[model.feature_columns],
+                    REFERENCE_ARTIFACT: drift_reference(model, train, settings.monitoring.reference_rows,
+                                                        model_settings.random_seed),
+                    SCORES_ARTIFACT: score_reference(model)},
         )
         model.registered_version = tracked.model_version
+        iteration, history = _record_iteration(context, model, plan, tl, tracked.model_version)
         service = apply_model_service(
             feast.config(), model_service(tracking_config, tracked.model_version), [*model.feature_columns, ELIGIBLE],
             f"Features read by {tracking_config.registered_model_name} version {tracked.model_version} "
@@ -179,18 +187,20 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         })
         return dg.Output(model, metadata=metadata)
 
-    @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[ONLINE],
-              ins={"gold": dg.AssetIn(GOLD), "champion": dg.AssetIn(CHAMPION)}, kinds={"feast", "mlflow", "parquet"},
+    @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[ONLINE, CHAMPION], ins={"gold": dg.AssetIn(GOLD)},
+              kinds={"feast", "mlflow", "parquet"},
               description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring time: the "
-                          "registry's champion applied to the online features (the same code path as serving).")
+                          "registry's champion applied to the online features (the same code path as serving). "
+                          "Each scoring cohort is also kept in <data dir>/score_history for performance monitoring.")
     def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
-                     gold: pd.DataFrame, champion: dict) -> dg.Output[pd.DataFrame]:
+                     gold: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         from retention_assets.lib.gold import scoring_rows
         from retention_assets.lib.labels import FEATURE_TIMESTAMP
+        from retention_assets.lib.performance import record_scores
         from retention_assets.lib.plots import histogram_png, markdown_image
         from retention_assets.lib.serving import load_champion, score_online
 
-        serving = load_champion(tracking.config(), champion["champion_version"])
+        serving = load_champion(tracking.config())
         ids = scoring_rows(gold)[key].astype(str).tolist()
         scores = score_online(feast.config(), serving, key, ids, model_settings.risk_tier_bounds)
         context.log.info(f"scored {len(scores)} customers with {serving.model.model_name} version {serving.version} "
@@ -198,6 +208,8 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
         plot = histogram_png(scores["churn_probability"], "Churn probability")
         as_of = str(scores[FEATURE_TIMESTAMP].max().isoformat()) if len(scores) else None
+        if len(scores):
+            record_scores(settings.data_path, scores, scores[FEATURE_TIMESTAMP].max())
         return dg.Output(scores, metadata=table_metadata(
             scores, as_of=as_of,
             model_version=dg.MetadataValue.text(serving.version),

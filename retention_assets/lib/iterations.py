@@ -35,6 +35,8 @@ class Iteration:
     feedback_received: list[str] = field(default_factory=list)  # recommendation ids proposed by the parent
     feedback_proposed: list[str] = field(default_factory=list)  # features proposed for dropping next time
     champion: bool | None = None
+    model_version: str | None = None  # the registered MLflow version
+    outcome: dict | None = None  # written after the run ends: status, champion decision, metrics before/after
 
 
 def load_history(path: Path) -> list[Iteration]:
@@ -48,6 +50,32 @@ def write_history(path: Path, history: list[Iteration]) -> None:
     text = ("# Model iterations, oldest first (written by churn_model; safe to read, diff and commit).\n"
             + yaml.safe_dump({"iterations": [asdict(i) for i in history]}, sort_keys=False, width=110))
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def record_outcome(path: Path, run_id: str, status: str, champion_version: str | None) -> Iteration | None:
+    """After a run ends: whether its iteration became champion, with its parent's metrics beside its own.
+
+    Returns the updated iteration, or None when the run trained no model (nothing to record).
+    """
+    from retention_assets.lib.recommendations import registry_lock
+
+    with registry_lock(path):
+        history = load_history(path)
+        found = next((i for i in history if i.run_id == run_id), None)
+        if found is None:
+            return None
+        parent = next((i for i in history if i.id == found.parent), None)
+        headline = ("roc_auc", "pr_auc", "brier")
+        found.champion = champion_version is not None and champion_version == found.model_version
+        found.outcome = {
+            "status": status,
+            "became_champion": found.champion,
+            "champion_version": champion_version,
+            "metrics_before": {k: parent.metrics[k] for k in headline if k in parent.metrics} if parent else None,
+            "metrics_after": {k: found.metrics[k] for k in headline if k in found.metrics},
+        }
+        write_history(path, history)
+        return found
 
 
 def next_iteration_id(history: list[Iteration]) -> str:

@@ -46,10 +46,12 @@ def model_service(tracking: TrackingConfig, version: str) -> str:
 
 def version_spec(tracking: TrackingConfig, version: str) -> dict:
     """The serving spec logged with a registered version (its feature columns, threshold, ...)."""
+    import mlflow
     import mlflow.artifacts
 
     from retention_assets.lib.tracking import version_run_id
 
+    mlflow.set_tracking_uri(tracking.tracking_uri)
     return mlflow.artifacts.load_dict(f"runs:/{version_run_id(tracking, version)}/{SPEC_ARTIFACT}")
 
 

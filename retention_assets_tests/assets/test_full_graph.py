@@ -18,11 +18,13 @@ def test_every_asset_materializes_and_every_check_passes(graph):
             "findings_customers", "findings_transactions", "findings_support_tickets", "multi_dataset_findings",
             "recommendations", "bronze_text_transactions", "bronze_text_support_tickets",
             "silver_joined", "churn_labels", "gold_features", "churn_model", "churn_scores",
-            "retention_campaign", "champion_model", "feast_features", "training_set", "online_features"} <= keys
+            "retention_campaign", "champion_model", "feast_features", "training_set", "online_features",
+            "feature_drift", "model_performance"} <= keys
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
                       "gold_features:two_label_classes": True, "gold_features:leakage_probe": True,
-                      "churn_model:beats_champion": True, "training_set:matches_gold": True}
+                      "churn_model:beats_champion": True, "training_set:matches_gold": True,
+                      "feature_drift:no_significant_drift": True, "model_performance:no_performance_drop": True}
 
 
 def test_scores_cover_every_customer_once_as_of_the_scoring_time(graph):

@@ -1,0 +1,171 @@
+"""monitoring: drift of the scoring population and realized performance of matured scoring cohorts.
+
+Both assets carry a signal in their metadata (`drift_signal`, `performance_signal`) that the
+sensors in automation.py turn into a retraining run, and a non-blocking check that shows it.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from retention_assets.assets.exploration import RECOMMENDATIONS
+from retention_assets.assets.gold import GOLD, compute_labels
+from retention_assets.assets.metadata import table_metadata
+from retention_assets.assets.model import SCORES
+from retention_assets.assets.raw import TIMELINE, raw_name
+from retention_assets.resources.compute import DuckDBCompute
+from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.resources.tracking import MlflowTracking
+from retention_assets.settings import Settings
+
+MONITORING_GROUP = "monitoring"
+DRIFT = "feature_drift"
+PERFORMANCE = "model_performance"
+SCORE_ROW = "__predicted_score"
+SHOWN = 15
+
+
+def _drift_markdown(table: pd.DataFrame) -> str:
+    lines = ["| feature | PSI | severity | importance share | weighted PSI | test p | missing ref -> now | "
+             "categories new / gone |", "|---|---|---|---|---|---|---|---|"]
+    for r in table.head(SHOWN).itertuples():
+        changes = f"{', '.join(r.new_categories) or '-'} / {', '.join(r.vanished_categories) or '-'}"
+        lines.append(f"| {r.feature} | {r.psi:.3f} | {r.severity} | {r.importance_share:.3f} | {r.weighted_psi:.3f} | "
+                     f"{r.p_value:.2g} | {r.missing_reference:.1%} -> {r.missing_current:.1%} | {changes} |")
+    return "\n".join(lines)
+
+
+def split_drift_table(table: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """The per-feature rows and the predicted-score PSI stored beside them."""
+    score = table.loc[table["feature"] == SCORE_ROW, "psi"]
+    return table[table["feature"] != SCORE_ROW].reset_index(drop=True), float(score.iloc[0]) if len(score) else 0.0
+
+
+def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    key = settings.entity.entity_key
+    monitoring = settings.monitoring
+
+    def bands():
+        from retention_assets.lib.drift import Bands
+
+        return Bands(monitoring.psi_moderate, monitoring.psi_significant)
+
+    @dg.asset(name=DRIFT, group_name=MONITORING_GROUP, ins={"gold": dg.AssetIn(GOLD), "scores": dg.AssetIn(SCORES)},
+              kinds={"pandas", "parquet"},
+              description="The active scoring population against the training reference logged with the scoring "
+                          "model: PSI on reference-quantile bins, KS or chi-square, missing rates, new and vanished "
+                          "categories, the predicted-score distribution; weighted by the model's feature importance.")
+    def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame,
+                      scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        from retention_assets.lib.drift import drift_signal, drift_table, numeric_psi
+        from retention_assets.lib.gold import scoring_rows
+        from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
+        from retention_assets.lib.monitoring import load_reference
+        from retention_assets.lib.plots import bar_png, markdown_image
+
+        version = str(scores["model_version"].iloc[0])
+        reference = load_reference(tracking.config(), version)
+        current = scoring_rows(gold)
+        current = current[current[ELIGIBLE]]
+        numeric = [c for c in reference.numeric if c in current.columns]
+        categorical = [c for c in reference.categorical if c in current.columns]
+        table = drift_table(reference.frame, current, numeric, categorical, reference.importance, bands(),
+                            monitoring.psi_bins)
+        score_psi = numeric_psi(reference.scores, scores.loc[scores["active_at_as_of"], "churn_probability"],
+                                monitoring.psi_bins)
+        signal = drift_signal(table, score_psi, bands())
+        context.log.info(signal.reason)
+        score_row = {"feature": SCORE_ROW, "kind": "score", "psi": score_psi, "test": "", "statistic": float("nan"),
+                     "p_value": float("nan"), "missing_reference": 0.0, "missing_current": 0.0, "new_categories": [],
+                     "vanished_categories": [], "importance_share": 0.0, "weighted_psi": 0.0,
+                     "severity": bands().severity(score_psi)}
+        output = pd.concat([table, pd.DataFrame([score_row])], ignore_index=True)
+        top = table.head(SHOWN)
+        as_of = pd.Timestamp(current[FEATURE_TIMESTAMP].iloc[0]).isoformat() if len(current) else ""
+        return dg.Output(output, metadata=table_metadata(
+            output, as_of=as_of,
+            drift_signal=dg.MetadataValue.bool(signal.fired),
+            signal_reason=dg.MetadataValue.text(signal.reason),
+            weighted_psi=dg.MetadataValue.float(signal.weighted_psi),
+            score_psi=dg.MetadataValue.float(score_psi),
+            model_version=dg.MetadataValue.text(version),
+            severity_counts=dg.MetadataValue.json(table["severity"].value_counts().to_dict()),
+            drift_by_feature=dg.MetadataValue.md(_drift_markdown(table)),
+            psi_plot=dg.MetadataValue.md(markdown_image(
+                bar_png(top["feature"], top["psi"], f"PSI (significant >= {monitoring.psi_significant})"),
+                "PSI per feature")),
+        ))
+
+    deps = [dg.AssetKey(raw_name(settings.entity.name))] + [dg.AssetKey(raw_name(n)) for n in settings.events]
+
+    @dg.asset(name=PERFORMANCE, group_name=MONITORING_GROUP, deps=[SCORES, *deps],
+              ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
+              description="Realized ROC AUC, PR AUC, Brier score and calibration of every scoring cohort whose label "
+                          "horizon has passed, against the validation ROC AUC of the model version that scored it.")
+    def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, tables: LocalTableStorage,
+                          compute: DuckDBCompute, timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
+        from dataclasses import asdict
+
+        from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
+        from retention_assets.lib.performance import cohort_performance, load_cohorts, performance_signal
+        from retention_assets.lib.tracking import version_record
+        from retention_assets.lib.windows import Timeline
+
+        tl = Timeline.from_dict(timeline)
+        cohorts = load_cohorts(settings.data_path)
+        matured = [c for c in cohorts if len(c) and c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
+        results, expected = [], {}
+        if matured:
+            times = tuple(sorted(c[FEATURE_TIMESTAMP].iloc[0].to_pydatetime() for c in matured))
+            labels = compute_labels(settings, tables, compute, Timeline(tl.as_of, times, tl.horizon, tl.as_of_source),
+                                    plan)
+            for cohort in matured:
+                version = str(cohort["model_version"].iloc[0])
+                if version not in expected:
+                    expected[version] = version_record(tracking.config(), version)[1]
+                at = labels[labels[FEATURE_TIMESTAMP] == cohort[FEATURE_TIMESTAMP].iloc[0]]
+                results.append(cohort_performance(cohort, at, key, LABEL, expected[version],
+                                                  monitoring.min_cohort_rows))
+        signal = performance_signal(results, monitoring.max_auc_drop)
+        context.log.info(signal.reason)
+        table = pd.DataFrame([{**asdict(r), "auc_drop": r.auc_drop} for r in results],
+                             columns=["as_of", "model_version", "rows", "churn_rate", "roc_auc", "pr_auc", "brier",
+                                      "calibration_error", "mean_predicted", "expected_roc_auc", "judged", "auc_drop"])
+        return dg.Output(table, metadata=table_metadata(
+            table, as_of=tl.as_of.isoformat(),
+            performance_signal=dg.MetadataValue.bool(signal.fired),
+            signal_reason=dg.MetadataValue.text(signal.reason),
+            cohort=dg.MetadataValue.text(signal.cohort or ""),
+            model_version=dg.MetadataValue.text(signal.model_version or ""),
+            matured_cohorts=dg.MetadataValue.int(len(results)),
+            maturing_cohorts=dg.MetadataValue.int(len(cohorts) - len(matured)),
+            max_auc_drop=dg.MetadataValue.float(monitoring.max_auc_drop),
+        ))
+
+    return [feature_drift, model_performance]
+
+
+def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
+    monitoring = settings.monitoring
+
+    @dg.asset_check(asset=DRIFT, blocking=False,
+                    description=f"No significant drift: importance-weighted PSI and predicted-score PSI below "
+                                f"{monitoring.psi_significant}.")
+    def no_significant_drift(feature_drift: pd.DataFrame) -> dg.AssetCheckResult:
+        from retention_assets.lib.drift import Bands, drift_signal
+
+        table, score_psi = split_drift_table(feature_drift)
+        signal = drift_signal(table, score_psi, Bands(monitoring.psi_moderate, monitoring.psi_significant))
+        return dg.AssetCheckResult(passed=not signal.fired, description=signal.reason,
+                                   severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"weighted_psi": signal.weighted_psi, "score_psi": signal.score_psi})
+
+    @dg.asset_check(asset=PERFORMANCE, blocking=False,
+                    description=f"The latest matured cohort's realized ROC AUC is within {monitoring.max_auc_drop} "
+                                "of the scoring model's validation ROC AUC.")
+    def no_performance_drop(model_performance: pd.DataFrame) -> dg.AssetCheckResult:
+        judged = model_performance[model_performance["judged"].astype(bool)]
+        drop = float(judged["auc_drop"].iloc[-1]) if len(judged) else 0.0
+        return dg.AssetCheckResult(passed=drop <= monitoring.max_auc_drop, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"latest_auc_drop": drop, "judged_cohorts": len(judged)})
+
+    return [no_significant_drift, no_performance_drop]

@@ -1,0 +1,152 @@
+"""Drift between the champion's training reference and the current scoring population.
+
+PSI is computed on bins cut at the reference's quantiles with open outer bins, plus one bin for
+missing values, so a single extreme value moves one bin share by 1/n instead of stretching every
+equal-width bin until all the data sits in one of them. Numeric features also get the two-sample
+Kolmogorov-Smirnov test; categoricals a chi-square test and the categories that appeared or vanished.
+Each feature's PSI is weighted by its share of the model's importance, so drift in a column the
+model does not use cannot trigger a retrain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+EPSILON = 1e-4  # floor for empty bin shares, so the log term stays finite
+MISSING = "__missing__"
+
+
+@dataclass(frozen=True)
+class Bands:
+    """PSI severity bands: below `moderate` none, below `significant` moderate, else significant."""
+
+    moderate: float = 0.1
+    significant: float = 0.2
+
+    def severity(self, value: float) -> str:
+        if not np.isfinite(value) or value < self.moderate:
+            return "none"
+        return "moderate" if value < self.significant else "significant"
+
+
+def psi_from_shares(reference: np.ndarray, current: np.ndarray) -> float:
+    ref = np.clip(np.asarray(reference, dtype=float), EPSILON, None)
+    cur = np.clip(np.asarray(current, dtype=float), EPSILON, None)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def quantile_edges(reference: pd.Series, bins: int = 10) -> np.ndarray:
+    """Inner bin edges at the reference's deciles (duplicates merged); outer bins stay open."""
+    values = pd.to_numeric(reference, errors="raise").dropna().to_numpy(dtype=float)
+    if len(values) == 0:
+        return np.array([])
+    return np.unique(np.quantile(values, np.arange(1, bins) / bins))
+
+
+def numeric_shares(values: pd.Series, edges: np.ndarray) -> np.ndarray:
+    """Shares of (-inf, e1], (e1, e2], ..., (ek, inf) and, last, of missing values."""
+    numeric = pd.to_numeric(values, errors="raise").astype(float)
+    present = numeric.dropna().to_numpy()
+    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, float(numeric.isna().sum()))
+    return counts / max(len(numeric), 1)
+
+
+def numeric_psi(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
+    edges = quantile_edges(reference, bins)
+    return psi_from_shares(numeric_shares(reference, edges), numeric_shares(current, edges))
+
+
+def _category_counts(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), MISSING).astype(str).value_counts()
+
+
+def categorical_drift(reference: pd.Series, current: pd.Series) -> dict:
+    """PSI and chi-square p-value over the union of categories (missing is a category here)."""
+    from scipy.stats import chi2_contingency
+
+    ref, cur = _category_counts(reference), _category_counts(current)
+    categories = sorted(set(ref.index) | set(cur.index))
+    ref, cur = ref.reindex(categories, fill_value=0), cur.reindex(categories, fill_value=0)
+    psi = psi_from_shares(ref / max(ref.sum(), 1), cur / max(cur.sum(), 1))
+    table = np.vstack([ref.to_numpy(), cur.to_numpy()])
+    table = table[:, table.sum(axis=0) > 0]
+    p_value = float(chi2_contingency(table)[1]) if table.shape[1] > 1 else 1.0
+    return {"psi": psi, "p_value": p_value,
+            "new_categories": [c for c in categories if ref[c] == 0 and c != MISSING],
+            "vanished_categories": [c for c in categories if cur[c] == 0 and c != MISSING]}
+
+
+def numeric_drift(reference: pd.Series, current: pd.Series, bins: int = 10) -> dict:
+    from scipy.stats import ks_2samp
+
+    ref = pd.to_numeric(reference, errors="raise").astype(float)
+    cur = pd.to_numeric(current, errors="raise").astype(float)
+    if ref.notna().any() and cur.notna().any():
+        ks = ks_2samp(ref.dropna().to_numpy(), cur.dropna().to_numpy())
+        statistic, p_value = float(ks.statistic), float(ks.pvalue)
+    else:
+        statistic, p_value = float("nan"), float("nan")
+    return {"psi": numeric_psi(ref, cur, bins), "ks_statistic": statistic, "p_value": p_value}
+
+
+def importance_shares(importance: dict[str, float], features: list[str]) -> dict[str, float]:
+    """Each feature's share of the positive importance (features absent or <= 0 weigh nothing)."""
+    positive = {f: max(float(importance.get(f, 0.0)), 0.0) for f in features}
+    total = sum(positive.values())
+    return {f: (v / total if total > 0 else 0.0) for f, v in positive.items()}
+
+
+def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
+                importance: dict[str, float], bands: Bands, bins: int = 10) -> pd.DataFrame:
+    """One row per feature: PSI, test statistic and p-value, missing rates, category changes,
+    importance share, importance-weighted PSI and severity; most weighted drift first."""
+    shares = importance_shares(importance, [*numeric, *categorical])
+    rows = []
+    for feature in [*numeric, *categorical]:
+        is_numeric = feature in numeric
+        stats = (numeric_drift(reference[feature], current[feature], bins) if is_numeric
+                 else categorical_drift(reference[feature], current[feature]))
+        rows.append({
+            "feature": feature, "kind": "numeric" if is_numeric else "categorical",
+            "psi": stats["psi"], "test": "ks" if is_numeric else "chi2",
+            "statistic": stats.get("ks_statistic", float("nan")), "p_value": stats["p_value"],
+            "missing_reference": float(reference[feature].isna().mean()),
+            "missing_current": float(current[feature].isna().mean()),
+            "new_categories": stats.get("new_categories", []),
+            "vanished_categories": stats.get("vanished_categories", []),
+            "importance_share": shares[feature],
+            "weighted_psi": shares[feature] * stats["psi"],
+            "severity": bands.severity(stats["psi"]),
+        })
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values(["weighted_psi", "psi"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class DriftSignal:
+    weighted_psi: float
+    score_psi: float
+    fired: bool
+    reason: str
+
+
+def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands) -> DriftSignal:
+    """Fire when the importance-weighted PSI or the predicted-score PSI reaches the significant band."""
+    weighted = float(table["weighted_psi"].sum()) if len(table) else 0.0
+    reasons = []
+    if weighted >= bands.significant:
+        top = table.head(3)
+        reasons.append(f"importance-weighted PSI {weighted:.3f} >= {bands.significant} (most: "
+                       + ", ".join(f"{r.feature} PSI {r.psi:.2f}" for r in top.itertuples()) + ")")
+    if score_psi >= bands.significant:
+        reasons.append(f"predicted-score PSI {score_psi:.3f} >= {bands.significant}")
+    fired = bool(reasons)
+    reason = "; ".join(reasons) if fired else (f"no significant drift: importance-weighted PSI {weighted:.3f}, "
+                                              f"score PSI {score_psi:.3f} (significant at {bands.significant})")
+    return DriftSignal(weighted, score_psi, fired, reason)
