@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from retention_assets.automation import REFRESH_JOB
+from retention_assets.automation import FULL_JOB
 from retention_assets.definitions import build_definitions
 from retention_assets.settings import Settings
 
@@ -15,7 +15,7 @@ from retention_assets.settings import Settings
 def run_refresh(settings: Settings, instance: dg.DagsterInstance | None = None, selection=None,
                 profile: str | None = None):
     defs = build_definitions(settings, profile)
-    job = defs.resolve_job_def(REFRESH_JOB)
+    job = defs.resolve_job_def(FULL_JOB)
     return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False,
                                   asset_selection=selection)
 
