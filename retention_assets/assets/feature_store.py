@@ -70,15 +70,18 @@ def build_feature_store_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               description="The scoring snapshot (features as of the as-of time) materialized to the online store.")
     def online_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource, timeline: dict) -> dg.Output[dict]:
         from retention_assets.lib.feature_store import VIEW, materialize_online
+        from retention_assets.lib.labels import FEATURE_TIMESTAMP
         from retention_assets.lib.windows import Timeline
 
         as_of = Timeline.from_dict(timeline).as_of
         config = feast.config()
-        materialize_online(config, as_of)
-        context.log.info(f"materialized {VIEW} as of {as_of.isoformat()} into {config.online_store['type']}")
+        customers = materialize_online(config, as_of, FEATURE_TIMESTAMP)
+        context.log.info(f"wrote {customers} customers of {VIEW} as of {as_of.isoformat()} to "
+                         f"{config.online_store['type']}")
         summary = {"view": VIEW, "as_of": as_of.isoformat(), "online_store": config.online_store["type"],
-                   "project": config.project}
+                   "project": config.project, "customers": customers}
         return dg.Output(summary, metadata={
+            "customers": dg.MetadataValue.int(customers),
             "as_of": dg.MetadataValue.text(summary["as_of"]),
             "online_store": dg.MetadataValue.json(config.online_store),
             "feast_project": dg.MetadataValue.text(config.project),

@@ -55,7 +55,7 @@ def test_each_training_row_gets_the_features_as_of_its_own_cutoff(store):
 
 
 def test_online_store_holds_the_scoring_snapshot_and_services_name_a_models_features(store):
-    materialize_online(store, T2.to_pydatetime())
+    assert materialize_online(store, T2.to_pydatetime(), "feature_timestamp", batch=1) == 2
     service = apply_model_service(store, "churn_model_v1", ["spend_30d", "plan", "eligible"], "test")
     online = online_features(store, service, "customer_id", ["B", "A", "Z"], "feature_timestamp")
     assert online["customer_id"].tolist() == ["B", "A", "Z"]
