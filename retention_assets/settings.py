@@ -235,10 +235,11 @@ class MonitoringSettings(_Strict):
     """When drift or a performance drop is a signal to retrain."""
 
     psi_moderate: float = Field(default=0.1, gt=0, description="PSI from which a feature's drift is moderate.")
-    psi_significant: float = Field(
-        default=0.2, gt=0,
-        description="PSI from which drift is significant; the importance-weighted PSI or the predicted-score PSI "
-        "reaching it fires the drift signal.",
+    psi_significant: float = Field(default=0.2, gt=0, description="PSI from which a feature's drift is significant.")
+    drifted_importance_share: float = Field(
+        default=0.25, gt=0, le=1,
+        description="The drift signal fires when this share of the model's (SHAP) importance sits in features "
+        "whose PSI is at least psi_moderate.",
     )
     psi_bins: int = Field(default=10, ge=2, le=100, description="Quantile bins cut on the training reference.")
     reference_rows: int = Field(default=5000, ge=100, description="Training rows kept as the drift reference.")

@@ -50,17 +50,19 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         """The reference rows SHAP values are measured against (a seeded sample of training rows)."""
         return train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
 
-    def _global_shap(model, train: pd.DataFrame) -> tuple[str, str]:
-        """Mean |SHAP| per feature on a sample of the validation rows: a table and a bar plot."""
+    def _global_shap(model, train: pd.DataFrame) -> tuple[str, str, dict[str, float]]:
+        """Mean |SHAP| per feature on a sample of the validation rows: a table, a bar plot, all values."""
         from retention_assets.lib.explain import global_importance, shap_contributions
         from retention_assets.lib.plots import bar_png
 
         valid = train.iloc[model.validation_rows]
         sample = valid.sample(n=min(len(valid), SHAP_SAMPLE_ROWS), random_state=model_settings.random_seed)
-        importance = global_importance(shap_contributions(model, sample, _shap_background(train))).head(TOP_IMPORTANCES)
+        everything = global_importance(shap_contributions(model, sample, _shap_background(train)))
+        importance = everything.head(TOP_IMPORTANCES)
         table = "\n".join(["| feature | mean abs SHAP (log-odds) |", "|---|---|"] +
                           [f"| {f} | {v:.4f} |" for f, v in importance.items()])
-        return table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)")
+        return (table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)"),
+                {f: float(v) for f, v in everything.items()})
 
     def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl, model_version: str):
         """Append this model to the iteration history and propose dropping features that did not matter."""
@@ -111,7 +113,13 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from retention_assets.lib.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
         from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.modeling import fit_churn_model
-        from retention_assets.lib.monitoring import REFERENCE_ARTIFACT, SCORES_ARTIFACT, drift_reference, score_reference
+        from retention_assets.lib.monitoring import (
+            REFERENCE_ARTIFACT,
+            SCORES_ARTIFACT,
+            SHAP_IMPORTANCE_ARTIFACT,
+            drift_reference,
+            score_reference,
+        )
         from retention_assets.lib.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
         from retention_assets.lib.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
         from retention_assets.lib.tracking import log_churn_model
@@ -130,7 +138,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         previous = load_history(settings.findings_path / HISTORY_FILE)
         iteration_id = next_iteration_id(previous)
         trigger = resolve_trigger(context.run.tags.get(TRIGGER_TAG), previous)
-        shap_table, shap_plot = _global_shap(model, train)
+        shap_table, shap_plot, shap_importance = _global_shap(model, train)
         findings_dir = settings.findings_path
         tracking_config = tracking.config()
         tracked = log_churn_model(
@@ -145,7 +153,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
             files=sorted(findings_dir.glob("*.yaml")),
-            documents={SPEC_ARTIFACT: serving_spec(model)},
+            documents={SPEC_ARTIFACT: serving_spec(model), SHAP_IMPORTANCE_ARTIFACT: shap_importance},
             tables={BACKGROUND_ARTIFACT: _shap_background(train)[model.feature_columns],
                     REFERENCE_ARTIFACT: drift_reference(model, train, settings.monitoring.reference_rows,
                                                         model_settings.random_seed),

@@ -72,7 +72,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                             monitoring.psi_bins)
         score_psi = numeric_psi(reference.scores, scores.loc[scores["active_at_as_of"], "churn_probability"],
                                 monitoring.psi_bins)
-        signal = drift_signal(table, score_psi, bands())
+        signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share)
         context.log.info(signal.reason)
         score_row = {"feature": SCORE_ROW, "kind": "score", "psi": score_psi, "test": "", "statistic": float("nan"),
                      "p_value": float("nan"), "missing_reference": 0.0, "missing_current": 0.0, "new_categories": [],
@@ -85,6 +85,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             output, as_of=as_of,
             drift_signal=dg.MetadataValue.bool(signal.fired),
             signal_reason=dg.MetadataValue.text(signal.reason),
+            drifted_importance_share=dg.MetadataValue.float(signal.drifted_share),
             weighted_psi=dg.MetadataValue.float(signal.weighted_psi),
             score_psi=dg.MetadataValue.float(score_psi),
             model_version=dg.MetadataValue.text(version),
@@ -148,16 +149,20 @@ def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition
     monitoring = settings.monitoring
 
     @dg.asset_check(asset=DRIFT, blocking=False,
-                    description=f"No significant drift: importance-weighted PSI and predicted-score PSI below "
-                                f"{monitoring.psi_significant}.")
+                    description=f"No significant drift: less than {monitoring.drifted_importance_share:.0%} of the "
+                                f"model's importance in drifted features (the retrain signal) and a predicted-score "
+                                f"PSI below {monitoring.psi_significant}.")
     def no_significant_drift(feature_drift: pd.DataFrame) -> dg.AssetCheckResult:
         from retention_assets.lib.drift import Bands, drift_signal
 
         table, score_psi = split_drift_table(feature_drift)
-        signal = drift_signal(table, score_psi, Bands(monitoring.psi_moderate, monitoring.psi_significant))
-        return dg.AssetCheckResult(passed=not signal.fired, description=signal.reason,
+        bands = Bands(monitoring.psi_moderate, monitoring.psi_significant)
+        signal = drift_signal(table, score_psi, bands, monitoring.drifted_importance_share)
+        passed = not signal.fired and bands.severity(score_psi) != "significant"
+        return dg.AssetCheckResult(passed=passed, description=signal.reason,
                                    severity=dg.AssetCheckSeverity.WARN,
-                                   metadata={"weighted_psi": signal.weighted_psi, "score_psi": signal.score_psi})
+                                   metadata={"drifted_importance_share": signal.drifted_share,
+                                             "weighted_psi": signal.weighted_psi, "score_psi": signal.score_psi})
 
     @dg.asset_check(asset=PERFORMANCE, blocking=False,
                     description=f"The latest matured cohort's realized ROC AUC is within {monitoring.max_auc_drop} "

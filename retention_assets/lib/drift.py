@@ -4,8 +4,11 @@ PSI is computed on bins cut at the reference's quantiles with open outer bins, p
 missing values, so a single extreme value moves one bin share by 1/n instead of stretching every
 equal-width bin until all the data sits in one of them. Numeric features also get the two-sample
 Kolmogorov-Smirnov test; categoricals a chi-square test and the categories that appeared or vanished.
-Each feature's PSI is weighted by its share of the model's importance, so drift in a column the
-model does not use cannot trigger a retrain.
+The retrain signal counts how much of the model's importance sits in drifted features, so drift in
+a column the model does not use cannot trigger a retrain. The importance-weighted PSI is reported
+too; in it a feature's PSI counts up to `cap` (default 1.0): beyond it the two distributions barely
+overlap and the log term would let one saturated feature with a small importance share (a tenure
+count that grows with the calendar) outweigh everything the model relies on.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def importance_shares(importance: dict[str, float], features: list[str]) -> dict
 
 
 def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
-                importance: dict[str, float], bands: Bands, bins: int = 10) -> pd.DataFrame:
+                importance: dict[str, float], bands: Bands, bins: int = 10, cap: float = 1.0) -> pd.DataFrame:
     """One row per feature: PSI, test statistic and p-value, missing rates, category changes,
     importance share, importance-weighted PSI and severity; most weighted drift first."""
     shares = importance_shares(importance, [*numeric, *categorical])
@@ -119,7 +122,7 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[st
             "new_categories": stats.get("new_categories", []),
             "vanished_categories": stats.get("vanished_categories", []),
             "importance_share": shares[feature],
-            "weighted_psi": shares[feature] * stats["psi"],
+            "weighted_psi": shares[feature] * min(stats["psi"], cap),
             "severity": bands.severity(stats["psi"]),
         })
     table = pd.DataFrame(rows)
@@ -130,23 +133,32 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[st
 
 @dataclass(frozen=True)
 class DriftSignal:
+    drifted_share: float  # share of the model's importance in features with at least moderate PSI
     weighted_psi: float
     score_psi: float
     fired: bool
     reason: str
 
 
-def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands) -> DriftSignal:
-    """Fire when the importance-weighted PSI or the predicted-score PSI reaches the significant band."""
+def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.25) -> DriftSignal:
+    """Fire when at least `min_share` of the model's importance sits in features that drifted
+    (PSI at or above the moderate band).
+
+    Counting importance rather than averaging PSI keeps the rule readable ("a quarter of what the
+    model relies on has moved") and immune to a single feature's unbounded PSI. The importance-
+    weighted PSI and the predicted-score PSI are reported beside it; the score PSI does not fire on
+    its own, since it also moves with who happens to be active.
+    """
+    drifted = table[table["psi"] >= bands.moderate] if len(table) else table
+    share = float(drifted["importance_share"].sum()) if len(drifted) else 0.0
     weighted = float(table["weighted_psi"].sum()) if len(table) else 0.0
-    reasons = []
-    if weighted >= bands.significant:
-        top = table.head(3)
-        reasons.append(f"importance-weighted PSI {weighted:.3f} >= {bands.significant} (most: "
-                       + ", ".join(f"{r.feature} PSI {r.psi:.2f}" for r in top.itertuples()) + ")")
-    if score_psi >= bands.significant:
-        reasons.append(f"predicted-score PSI {score_psi:.3f} >= {bands.significant}")
-    fired = bool(reasons)
-    reason = "; ".join(reasons) if fired else (f"no significant drift: importance-weighted PSI {weighted:.3f}, "
-                                              f"score PSI {score_psi:.3f} (significant at {bands.significant})")
-    return DriftSignal(weighted, score_psi, fired, reason)
+    details = (f"importance-weighted PSI {weighted:.3f}; predicted-score PSI {score_psi:.3f} "
+               f"({bands.severity(score_psi)})")
+    if share >= min_share:
+        top = drifted.sort_values("importance_share", ascending=False).head(3)
+        reason = (f"{share:.0%} of the model's importance is in drifted features (>= {min_share:.0%}; most: "
+                  + ", ".join(f"{r.feature} PSI {r.psi:.2f}" for r in top.itertuples()) + f"); {details}")
+        return DriftSignal(share, weighted, score_psi, True, reason)
+    return DriftSignal(share, weighted, score_psi, False,
+                       f"no significant drift: {share:.0%} of the model's importance is in drifted features "
+                       f"(< {min_share:.0%}); {details}")

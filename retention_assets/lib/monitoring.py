@@ -3,8 +3,10 @@
 Each registered version carries `monitoring/reference.parquet` (a seeded sample of its training rows'
 features) and `monitoring/reference_scores.parquet` (its out-of-sample validation scores: in-sample
 scores of a flexible model are more extreme than anything it will produce on new customers, which
-would look like drift on day one) beside `feature_importance.json`, so drift is always measured
-against the population the scoring model actually learned from.
+would look like drift on day one) and `monitoring/shap_importance.json` (mean |SHAP| per feature,
+the drift weights: unlike permutation importance it does not hand all the credit of correlated
+features to one of them), so drift is always measured against the population the scoring model
+actually learned from.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from retention_assets.lib.tracking import TrackingConfig
 
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
 SCORES_ARTIFACT = "monitoring/reference_scores.parquet"
-IMPORTANCE_ARTIFACT = "feature_importance.json"
+SHAP_IMPORTANCE_ARTIFACT = "monitoring/shap_importance.json"
 SCORE = "__score"
 
 
@@ -37,7 +39,7 @@ class Reference:
     scores: pd.Series  # out-of-sample validation scores
     numeric: list[str]
     categorical: list[str]
-    importance: dict[str, float]
+    importance: dict[str, float]  # mean |SHAP| per feature
     validation_roc_auc: float | None
 
 
@@ -57,7 +59,7 @@ def load_reference(tracking: TrackingConfig, version: str) -> Reference:
         run_id=run_id, artifact_path=REFERENCE_ARTIFACT, tracking_uri=tracking.tracking_uri))
     scores = pd.read_parquet(mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path=SCORES_ARTIFACT, tracking_uri=tracking.tracking_uri))[SCORE]
-    importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/{IMPORTANCE_ARTIFACT}")
+    importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/{SHAP_IMPORTANCE_ARTIFACT}")
     spec = version_spec(tracking, version)
     return Reference(version, frame, scores, spec["numeric_columns"], spec["categorical_columns"], importance,
                      version_record(tracking, version)[1])

@@ -35,7 +35,7 @@ differ only by what the scenario changes:
 * ``"stable"``: nothing changes.
 * ``"drift"``: at ``SAMPLE_AS_OF`` ~40% of the standard-plan subscribers move to basic, list prices rise
   by 25% (the customers file holds the current plan and fee; transaction amounts after ``SAMPLE_AS_OF``
-  follow), and transactions of the "east" region are thinned to ~35% (an activity drop). The latent
+  follow), and transactions of the "east" region are thinned to ~15% (an activity drop). The latent
   churn mechanism is untouched: this is a change of the inputs, not of who churns.
 * ``"performance_drop"``: ~25% of the customers still subscribed at ``SAMPLE_AS_OF``, chosen
   independently of everything, stop all activity at a random moment of the next 10 days (a competitor's
@@ -165,7 +165,7 @@ _SCENARIO_STREAM = 2
 _DRIFT_MOVE_SHARE = 0.40  # of the standard-plan subscribers move to basic
 _DRIFT_PRICE_MULT = 1.25  # list prices and transaction amounts
 _DRIFT_REGION = "east"
-_DRIFT_REGION_KEEP = 0.35  # share of that region's transactions that remain after SAMPLE_AS_OF
+_DRIFT_REGION_KEEP = 0.15  # share of that region's transactions that remain after SAMPLE_AS_OF
 _COMPETITOR_SHARE = 0.25  # of the customers still subscribed at SAMPLE_AS_OF
 _COMPETITOR_WINDOW_DAYS = 10.0
 

@@ -90,10 +90,24 @@ def test_drift_in_an_unused_feature_does_not_fire_but_in_an_important_one_does()
     table = drift_table(reference, current, ["used", "unused"], ["plan"], importance, bands)
     unused = table.set_index("feature").loc["unused"]
     assert unused["severity"] == "significant" and unused["weighted_psi"] == 0.0
-    assert not drift_signal(table, score_psi=0.01, bands=bands).fired
+    quiet = drift_signal(table, score_psi=0.01, bands=bands, min_share=0.25)
+    assert not quiet.fired and quiet.drifted_share == 0.0
 
     current["used"] = SHIFTED * 2
     table = drift_table(reference, current, ["used", "unused"], ["plan"], importance, bands)
-    signal = drift_signal(table, score_psi=0.01, bands=bands)
-    assert signal.fired and "used" in signal.reason and table["feature"].iloc[0] == "used"
-    assert drift_signal(table.iloc[0:0], score_psi=0.5, bands=bands).fired  # the score distribution alone
+    signal = drift_signal(table, score_psi=0.01, bands=bands, min_share=0.25)
+    assert signal.fired and abs(signal.drifted_share - 0.8) < 1e-12 and "used PSI" in signal.reason
+    assert table["feature"].iloc[0] == "used"
+    alone = drift_signal(table.iloc[0:0], score_psi=0.5, bands=bands)  # the score distribution alone
+    assert not alone.fired and "predicted-score PSI 0.500 (significant)" in alone.reason
+
+
+def test_one_saturated_feature_counts_only_its_importance_share():
+    bands = Bands()
+    reference = pd.DataFrame({"tenure": pd.Series(np.full(1000, 700.0)), "spend": REFERENCE.head(1000)})
+    current = pd.DataFrame({"tenure": pd.Series(np.full(1000, 745.0)), "spend": REFERENCE.tail(1000).to_numpy()})
+    table = drift_table(reference, current, ["tenure", "spend"], [], {"tenure": 0.05, "spend": 0.95}, bands)
+    tenure = table.set_index("feature").loc["tenure"]
+    assert tenure["psi"] > 5 and tenure["weighted_psi"] == 0.05  # counted up to the cap of 1.0
+    signal = drift_signal(table, 0.0, bands, min_share=0.25)
+    assert not signal.fired and abs(signal.drifted_share - 0.05) < 1e-12

@@ -535,7 +535,7 @@ def test_drift_scenario_shifts_plans_prices_and_east_activity(later):
     assert ((amount_ratio - 1.25).abs() < 0.02)[kept["amount"].abs() > 1.0].all()
     assert len(drifted) > LATER_N
 
-    # (3) east's activity after SAMPLE_AS_OF thinned to ~35%; the other regions are untouched
+    # (3) east's activity after SAMPLE_AS_OF thinned to ~15%; the other regions are untouched
     for name in ("north", "south", "east", "west"):
         ids = region.index[region == name]
         rate = {
@@ -543,7 +543,7 @@ def test_drift_scenario_shifts_plans_prices_and_east_activity(later):
             for key, tx in (("drift", transactions), ("stable", stable_tx))
         }
         if name == "east":
-            assert 0.25 < rate["drift"] / rate["stable"] <= 0.45
+            assert 0.08 < rate["drift"] / rate["stable"] <= 0.22
         else:
             assert abs(rate["drift"] / rate["stable"] - 1.0) < 0.15, name
 

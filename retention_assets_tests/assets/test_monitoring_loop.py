@@ -1,0 +1,124 @@
+"""Closing the loop on one persistent Dagster instance: later periods arrive, monitoring notices, the
+sensors request exactly the retrains they should, and each retrain is recorded as an iteration.
+
+The tests below share one world and run in file order: the base period (first champion), then a
+stable later period, a drifted one (retrain by the drift sensor), and one whose churn comes from
+nowhere the model could see (retrain by the performance sensor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retention_assets.automation import FULL_JOB, REFRESH_JOB, RETRAIN_JOB
+from retention_assets.definitions import build_definitions, build_resources
+from retention_assets.lib.iterations import HISTORY_FILE, load_history
+from retention_assets.lib.sample_data import generate_later_period, generate_sample
+from retention_assets.settings import Settings, load_settings
+from retention_assets_tests.conftest import write_settings
+
+CUSTOMERS, EVENTS, SEED = 1200, 60.0, 5
+
+
+@dataclass
+class World:
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    data: Path
+    cursors: dict[str, str | None] = field(default_factory=dict)
+
+    def load(self, scenario: str) -> None:
+        """A new full export replaces the source files, as a nightly extract would."""
+        generate_later_period(self.data, scenario, n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
+
+    def run(self, job: str, tags: dict[str, str] | None = None):
+        result = self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, tags=tags,
+                                                                   raise_on_error=False)
+        assert result.success, job
+        return result
+
+    def tick(self, sensor: str):
+        """One sensor evaluation, with the cursor carried over from the previous one."""
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor),
+                                          definitions=self.defs)
+        data = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
+        self.cursors[sensor] = data.cursor
+        return data
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monitoring")
+    paths = generate_sample(root / "data", n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
+    settings = load_settings(write_settings(root, paths))
+    with dg.instance_for_test() as instance:
+        world = World(settings, build_definitions(settings), instance, root / "data")
+        world.run(FULL_JOB)
+        for sensor in ("drift_sensor", "performance_sensor", "source_files_sensor"):
+            assert not world.tick(sensor).run_requests, sensor
+        yield world
+
+
+def test_a_stable_period_requests_no_retrain(world):
+    world.load("stable")
+    refresh = world.tick("source_files_sensor")
+    assert len(refresh.run_requests) == 1  # new files: refresh every layer downstream of raw
+    assert world.defs.resolve_sensor_def("source_files_sensor").job_name == REFRESH_JOB
+    world.run(REFRESH_JOB)
+    drift, performance = world.tick("drift_sensor"), world.tick("performance_sensor")
+    assert not drift.run_requests and "no significant drift" in drift.skip_message, drift
+    # The base period's cohort has matured by now and is judged at its old level.
+    assert not performance.run_requests and "within" in performance.skip_message, performance
+
+
+def test_a_drifted_period_requests_exactly_one_retrain(world):
+    world.load("drift")
+    world.run(REFRESH_JOB)
+    first = world.tick("drift_sensor")
+    assert len(first.run_requests) == 1, first
+    request = first.run_requests[0]
+    assert world.defs.resolve_sensor_def("drift_sensor").job_name == RETRAIN_JOB
+    assert request.tags["retention/trigger"] == "drift"
+    assert request.run_key.startswith("drift:")
+    assert not world.tick("drift_sensor").run_requests  # evaluated again: nothing more
+    world.cursors["drift_request"] = request  # for the next test
+
+
+def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision(world):
+    request = world.cursors.pop("drift_request")
+    result = world.run(RETRAIN_JOB, tags=request.tags)
+    run = world.instance.get_run_by_id(result.run_id)
+    event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="retrain_outcome_sensor", dagster_event=event, dagster_instance=world.instance, dagster_run=run,
+        resources={"tracking": build_resources(world.settings)["tracking"]})
+    world.defs.resolve_sensor_def("retrain_outcome_sensor")(context)
+
+    history = load_history(world.settings.findings_path / HISTORY_FILE)
+    latest = history[-1]
+    assert latest.trigger == "drift" and latest.run_id == result.run_id
+    assert latest.parent == history[-2].id
+    outcome = latest.outcome
+    assert outcome["status"] == "success"
+    assert outcome["metrics_before"] == {k: history[-2].metrics[k] for k in ("roc_auc", "pr_auc", "brier")}
+    assert outcome["metrics_after"]["roc_auc"] == latest.metrics["roc_auc"]
+    promoted = next(e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "champion_model").materialization.metadata["promoted"].value
+    assert outcome["became_champion"] == promoted == latest.champion
+    # After the retrain the drift asset measures against the new champion's own reference: quiet again.
+    assert not world.tick("drift_sensor").run_requests
+
+
+def test_a_real_performance_drop_requests_one_retrain(world):
+    world.load("performance_drop")
+    world.run(REFRESH_JOB)
+    first = world.tick("performance_sensor")
+    assert len(first.run_requests) == 1, first
+    request = first.run_requests[0]
+    assert request.tags["retention/trigger"] == "performance_drop" and request.run_key.startswith("performance:")
+    assert not world.tick("performance_sensor").run_requests
