@@ -113,3 +113,67 @@ def test_quickstart_reports_bad_input_as_one_clear_sentence(tmp_path, monkeypatc
     assert code == 1
     assert f"raw_customers: {paths.customers}, column 'customer_id': the column is missing" in err
     assert "Traceback" not in err
+
+
+def test_weekly_retrain_schedule_and_every_sensor_run_by_default():
+    from retention_assets.definitions import defs
+
+    weekly = defs.resolve_schedule_def("weekly_retrain_schedule")
+    assert weekly.cron_schedule == "0 7 * * 1" and weekly.execution_timezone == "UTC"
+    assert weekly.job_name == "retrain" and weekly.default_status == dg.DefaultScheduleStatus.RUNNING
+    names = {s.name for s in defs.sensors}
+    assert names == {"source_files_sensor", "drift_sensor", "performance_sensor", "retrain_outcome_sensor",
+                     "retrain_failure_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dagster_dev_opens_with_the_sensors_and_schedules_running(tmp_path):
+    """The README's `DAGSTER_HOME=$PWD dagster dev`: what the UI shows as running, asked over GraphQL."""
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env.update(DAGSTER_HOME=str(tmp_path), RETENTION_DATA_DIR=str(tmp_path / "data"))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    server = subprocess.Popen(["dagster", "dev", "-p", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    query = {"query": "{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", "
+                      "repositoryLocationName: \"retention_assets\"}) { ... on Sensors { results { name "
+                      "sensorState { status } } } } schedulesOrError(repositorySelector: {repositoryName: "
+                      "\"__repository__\", repositoryLocationName: \"retention_assets\"}) { ... on Schedules { "
+                      "results { name scheduleState { status } } } } }"}
+    try:
+        answer, deadline = None, time.time() + 180
+        while time.time() < deadline:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps(query).encode(),
+                                                 {"Content-Type": "application/json"})
+                answer = json.loads(urllib.request.urlopen(request, timeout=10).read())["data"]
+                if answer["sensorsOrError"].get("results"):
+                    break
+            except (OSError, KeyError, TypeError):
+                pass
+            time.sleep(2)
+        assert answer, "dagster dev did not answer"
+        sensors = {s["name"]: s["sensorState"]["status"] for s in answer["sensorsOrError"]["results"]}
+        schedules = {s["name"]: s["scheduleState"]["status"] for s in answer["schedulesOrError"]["results"]}
+        assert sensors["drift_sensor"] == sensors["performance_sensor"] == "RUNNING"
+        assert set(sensors.values()) == {"RUNNING"}
+        assert schedules == {"daily_refresh_schedule": "RUNNING", "weekly_retrain_schedule": "RUNNING"}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)

@@ -35,10 +35,12 @@ def _metrics_table(candidates: dict[str, dict[str, float]], chosen: str) -> str:
 
 
 def _history_table(history) -> str:
-    lines = ["| iteration | parent | trigger | model | ROC AUC | PR AUC | data as of |", "|---|---|---|---|---|---|---|"]
+    lines = ["| iteration | parent | trigger | model | version | ROC AUC | PR AUC | data as of | champion |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for it in history[-20:]:
-        lines.append(f"| {it.id} | {it.parent or ''} | {it.trigger} | {it.model_name} | {it.metrics['roc_auc']:.4f} | "
-                     f"{it.metrics['pr_auc']:.4f} | {it.data_as_of} |")
+        champion = {True: "yes", False: "no"}.get(it.champion, "pending")
+        lines.append(f"| {it.id} | {it.parent or ''} | {it.trigger} | {it.model_name} | {it.model_version or ''} | "
+                     f"{it.metrics['roc_auc']:.4f} | {it.metrics['pr_auc']:.4f} | {it.data_as_of} | {champion} |")
     return "\n".join(lines)
 
 
