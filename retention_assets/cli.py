@@ -96,6 +96,7 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
         instance=_instance(), raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
+    _record_outcome(settings, result)
     if not result.success:
         print("The run failed:", file=sys.stderr)
         for message in _failure_messages(result) or ["see the Dagster logs above"]:
@@ -103,6 +104,21 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
         return 1
     _print_summary(settings, settings_path)
     return 0
+
+
+def _record_outcome(settings, result) -> None:
+    """What retrain_outcome_sensor does for runs the daemon launches: in-process runs record it here."""
+    from retention_assets.lib.iterations import HISTORY_FILE, record_outcome
+    from retention_assets.lib.tracking import champion_version
+    from retention_assets.profiles import build_profile
+
+    tracking = build_profile(settings.data_path).tracking()
+    try:
+        champion = champion_version(tracking)
+    except Exception:  # noqa: BLE001 - no tracking store yet (the run failed before any model)
+        champion = None
+    record_outcome(settings.findings_path / HISTORY_FILE, result.run_id, "success" if result.success else "failure",
+                   champion)
 
 
 def _print_summary(settings, settings_path: str | None) -> None:

@@ -237,7 +237,7 @@ class MonitoringSettings(_Strict):
     psi_moderate: float = Field(default=0.1, gt=0, description="PSI from which a feature's drift is moderate.")
     psi_significant: float = Field(default=0.2, gt=0, description="PSI from which a feature's drift is significant.")
     drifted_importance_share: float = Field(
-        default=0.25, gt=0, le=1,
+        default=0.10, gt=0, le=1,
         description="The drift signal fires when this share of the model's (SHAP) importance sits in features "
         "whose PSI is at least psi_moderate.",
     )

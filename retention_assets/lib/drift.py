@@ -140,11 +140,11 @@ class DriftSignal:
     reason: str
 
 
-def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.25) -> DriftSignal:
+def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.10) -> DriftSignal:
     """Fire when at least `min_share` of the model's importance sits in features that drifted
     (PSI at or above the moderate band).
 
-    Counting importance rather than averaging PSI keeps the rule readable ("a quarter of what the
+    Counting importance rather than averaging PSI keeps the rule readable ("a tenth of what the
     model relies on has moved") and immune to a single feature's unbounded PSI. The importance-
     weighted PSI and the predicted-score PSI are reported beside it; the score PSI does not fire on
     its own, since it also moves with who happens to be active.

@@ -53,13 +53,21 @@ def load_reference(tracking: TrackingConfig, version: str) -> Reference:
     from retention_assets.lib.serving import version_spec
     from retention_assets.lib.tracking import version_record, version_run_id
 
+    from mlflow.exceptions import MlflowException
+
     mlflow.set_tracking_uri(tracking.tracking_uri)
     run_id = version_run_id(tracking, version)
-    frame = pd.read_parquet(mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=REFERENCE_ARTIFACT, tracking_uri=tracking.tracking_uri))
-    scores = pd.read_parquet(mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=SCORES_ARTIFACT, tracking_uri=tracking.tracking_uri))[SCORE]
-    importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/{SHAP_IMPORTANCE_ARTIFACT}")
+    try:
+        frame = pd.read_parquet(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=REFERENCE_ARTIFACT, tracking_uri=tracking.tracking_uri))
+        scores = pd.read_parquet(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=SCORES_ARTIFACT, tracking_uri=tracking.tracking_uri))[SCORE]
+        importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/{SHAP_IMPORTANCE_ARTIFACT}")
+    except MlflowException as exc:
+        raise LookupError(f"{tracking.registered_model_name} version {version} (MLflow run {run_id}) has no "
+                          f"monitoring reference ({REFERENCE_ARTIFACT}, {SCORES_ARTIFACT}, "
+                          f"{SHAP_IMPORTANCE_ARTIFACT}); it was logged before monitoring existed. Retrain "
+                          "(the retrain job) to register a version that can be monitored.") from exc
     spec = version_spec(tracking, version)
     return Reference(version, frame, scores, spec["numeric_columns"], spec["categorical_columns"], importance,
                      version_record(tracking, version)[1])
