@@ -5,7 +5,7 @@
     retrain           training set, model, champion gate, scores, campaign and drift
     daily_refresh_schedule   06:00 UTC every day
     weekly_retrain_schedule  07:00 UTC every Monday (trigger "scheduled")
-    source_files_sensor      a source file changed: request daily_refresh
+    source_files_sensor      a source file differs from what the last refresh read: request daily_refresh
     drift_sensor             feature_drift fired: request retrain (trigger "drift")
     performance_sensor       model_performance fired: request retrain (trigger "performance_drop")
     retrain_outcome_sensor   a run that trained a model ended: record the champion decision in iterations.yaml
@@ -15,14 +15,14 @@ Every sensor and schedule is running by default, keeps a cursor and names its re
 
 from __future__ import annotations
 
-import hashlib
-import json
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from retention_assets.assets.feature_store import TRAINING_SET
 from retention_assets.assets.model import CAMPAIGN, CHAMPION, MODEL, SCORES, TRIGGER_TAG
 from retention_assets.assets.monitoring import DRIFT, PERFORMANCE
+from retention_assets.assets.raw import SOURCE_FINGERPRINT, TIMELINE
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
@@ -32,6 +32,7 @@ RETRAIN_JOB = "retrain"
 DAILY_REFRESH_CRON = "0 6 * * *"
 WEEKLY_RETRAIN_CRON = "0 7 * * 1"
 SIGNAL_TAG = "retention/signal"
+RETRAIN_TAG = "retention/retrain"  # dagster.yaml queues runs with it one at a time
 TRAINING = (TRAINING_SET, MODEL, CHAMPION)
 
 
@@ -58,16 +59,15 @@ def signal_sensor(name: str, asset: str, flag: str, trigger: str, run_key) -> dg
         reason = metadata["signal_reason"].value if "signal_reason" in metadata else ""
         if flag not in metadata or not metadata[flag].value:
             return dg.SkipReason(f"{asset}: {reason or 'no signal'}")
+        # One retrain answers every signal from the same data: the other sensor may have asked already.
+        already = context.instance.get_runs(dg.RunsFilter(job_name=RETRAIN_JOB, created_after=datetime.fromtimestamp(
+            record.timestamp, tz=timezone.utc)), limit=1)
+        if already:
+            return dg.SkipReason(f"{asset} signalled ({reason[:120]}), but retrain run {already[0].run_id} "
+                                 f"(trigger {already[0].tags.get(TRIGGER_TAG)}) was requested after it")
         return dg.RunRequest(run_key=run_key(metadata), tags={TRIGGER_TAG: trigger, SIGNAL_TAG: reason[:250]})
 
     return _sensor
-
-
-def source_fingerprint(settings: Settings) -> str:
-    """Size and modification time of every declared source file."""
-    paths = [settings.resolve(settings.entity.path), *(settings.resolve(e.path) for e in settings.events.values())]
-    stats = {str(p): [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None for p in paths}
-    return hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_automation(settings: Settings) -> tuple[list, list, list]:
@@ -81,7 +81,7 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
         description="Re-read every source and rebuild bronze, silver, gold, the feature store, the champion's "
                     "scores and campaign, and the monitoring assets. No training: retraining is its own job.")
     retrain = dg.define_asset_job(
-        RETRAIN_JOB, selection=dg.AssetSelection.assets(*TRAINING, SCORES, CAMPAIGN, DRIFT),
+        RETRAIN_JOB, selection=dg.AssetSelection.assets(*TRAINING, SCORES, CAMPAIGN, DRIFT), tags={RETRAIN_TAG: "1"},
         description="A new training set from the feature store, a challenger, the champion gate, and the scores, "
                     "campaign and drift of whichever model is champion afterwards.")
     schedules = [
@@ -100,14 +100,20 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
                description="Watches the declared source files (size and modification time); when one changes, "
                            "requests daily_refresh so every layer downstream of raw follows.")
     def source_files_sensor(context: dg.SensorEvaluationContext):
-        fingerprint = source_fingerprint(settings)
-        if context.cursor is None:
-            context.update_cursor(fingerprint)
-            return dg.SkipReason("first evaluation: watching the source files from now on")
-        if context.cursor == fingerprint:
-            return dg.SkipReason("the source files are unchanged")
-        context.update_cursor(fingerprint)
-        return dg.RunRequest(run_key=f"sources:{fingerprint}", tags={SIGNAL_TAG: "source files changed"})
+        from retention_assets.lib.files import fingerprint
+
+        current = fingerprint(settings.source_paths)
+        baseline = context.cursor
+        if baseline is None:  # first evaluation: compare with the files the last refresh read
+            record = _latest_materialization(context.instance, TIMELINE)
+            if record is None:
+                return dg.SkipReason(f"nothing materialized yet: run {FULL_JOB} first")
+            read = record.asset_materialization.metadata.get(SOURCE_FINGERPRINT)
+            baseline = read.value if read else None
+        context.update_cursor(current)
+        if baseline == current:
+            return dg.SkipReason("the source files are unchanged since the last refresh read them")
+        return dg.RunRequest(run_key=f"sources:{current}", tags={SIGNAL_TAG: "source files changed"})
 
     drift = signal_sensor("drift_sensor", DRIFT, "drift_signal", "drift",
                           lambda md: f"drift:{md['model_version'].value}:{md['as_of'].value}")

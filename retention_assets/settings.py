@@ -344,6 +344,11 @@ class Settings(_Strict):
         return self.resolve(directory) if directory else self.data_path / "findings"
 
     @property
+    def source_paths(self) -> list[Path]:
+        """Every declared source file, resolved."""
+        return [self.resolve(self.entity.path), *(self.resolve(e.path) for e in self.events.values())]
+
+    @property
     def activity_sources(self) -> list[str]:
         return list(self.label.activity_sources or self.events)
 

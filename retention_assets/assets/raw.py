@@ -10,6 +10,7 @@ from retention_assets.settings import EventSettings, Settings
 
 RAW_GROUP = "raw"
 TIMELINE = "analysis_timeline"
+SOURCE_FINGERPRINT = "source_fingerprint"  # of the files this run read; the source sensor compares against it
 
 
 def raw_name(source: str) -> str:
@@ -105,6 +106,7 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
                           "before it (explicit in the settings, or the latest event in the data).")
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute) -> dg.Output[dict]:
         from retention_assets.lib.duck import parquet_relation
+        from retention_assets.lib.files import fingerprint
         from retention_assets.lib.sql_dialect import quote
         from retention_assets.lib.windows import build_timeline
 
@@ -130,6 +132,7 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
             "as_of_source": dg.MetadataValue.text(origin),
             "training_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.cutoffs]),
             "horizon_days": dg.MetadataValue.int(settings.label.horizon_days),
+            SOURCE_FINGERPRINT: dg.MetadataValue.text(fingerprint(settings.source_paths)),
         })
 
     return _asset

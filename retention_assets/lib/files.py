@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -26,3 +28,9 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """Size and modification time of each file (None when missing), hashed: cheap change detection."""
+    stats = {str(p): [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None for p in paths}
+    return hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()[:16]

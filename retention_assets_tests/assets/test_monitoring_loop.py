@@ -66,6 +66,9 @@ def world(tmp_path_factory):
 
 def test_a_stable_period_requests_no_retrain(world):
     world.load("stable")
+    # A sensor started after the files changed (no cursor yet) compares with what the last refresh read.
+    fresh = dg.build_sensor_context(instance=world.instance, definitions=world.defs)
+    assert len(world.defs.resolve_sensor_def("source_files_sensor").evaluate_tick(fresh).run_requests) == 1
     refresh = world.tick("source_files_sensor")
     assert len(refresh.run_requests) == 1  # new files: refresh every layer downstream of raw
     assert world.defs.resolve_sensor_def("source_files_sensor").job_name == REFRESH_JOB
@@ -87,6 +90,9 @@ def test_a_drifted_period_requests_exactly_one_retrain(world):
     assert request.run_key.startswith("drift:")
     assert not world.tick("drift_sensor").run_requests  # evaluated again: nothing more
     world.cursors["drift_request"] = request  # for the next test
+    # The same refresh also signals a performance drop (reported here): the retrain below answers both.
+    world.instance.report_runless_asset_event(dg.AssetMaterialization("model_performance", metadata={
+        "performance_signal": True, "signal_reason": "planted", "cohort": "c", "model_version": "1"}))
 
 
 def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision(world):
@@ -112,6 +118,9 @@ def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision
     assert outcome["became_champion"] == promoted == latest.champion
     # After the retrain the drift asset measures against the new champion's own reference: quiet again.
     assert not world.tick("drift_sensor").run_requests
+    # The performance signal from before the retrain does not start a second one.
+    performance = world.tick("performance_sensor")
+    assert not performance.run_requests and f"retrain run {result.run_id}" in performance.skip_message
 
 
 def test_a_real_performance_drop_requests_one_retrain(world):
