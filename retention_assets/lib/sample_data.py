@@ -57,6 +57,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from retention_assets.lib.files import atomic_write
+
 __all__ = [
     "SAMPLE_AS_OF",
     "SAMPLE_START",
@@ -294,9 +296,11 @@ def _write_files(
         transactions=out_dir / TRANSACTIONS_FILE,
         support_tickets=out_dir / SUPPORT_TICKETS_FILE,
     )
-    customers.to_csv(paths.customers, index=False, lineterminator="\n")
-    tickets.to_csv(paths.support_tickets, index=False, lineterminator="\n")
-    pq.write_table(_transactions_to_arrow(transactions), paths.transactions, compression="zstd")
+    # Atomic: a later period replaces files a running sensor or refresh may be reading.
+    atomic_write(paths.customers, lambda tmp: customers.to_csv(tmp, index=False, lineterminator="\n"))
+    atomic_write(paths.support_tickets, lambda tmp: tickets.to_csv(tmp, index=False, lineterminator="\n"))
+    atomic_write(paths.transactions,
+                 lambda tmp: pq.write_table(_transactions_to_arrow(transactions), tmp, compression="zstd"))
     return paths
 
 
