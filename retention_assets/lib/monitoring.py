@@ -41,6 +41,7 @@ class Reference:
     categorical: list[str]
     importance: dict[str, float]  # mean |SHAP| per feature
     validation_roc_auc: float | None
+    trained_as_of: str  # the data as-of time the version was trained on
 
 
 def load_reference(tracking: TrackingConfig, version: str) -> Reference:
@@ -70,4 +71,4 @@ def load_reference(tracking: TrackingConfig, version: str) -> Reference:
                           "(the retrain job) to register a version that can be monitored.") from exc
     spec = version_spec(tracking, version)
     return Reference(version, frame, scores, spec["numeric_columns"], spec["categorical_columns"], importance,
-                     version_record(tracking, version)[1])
+                     version_record(tracking, version)[1], spec["trained_as_of"])

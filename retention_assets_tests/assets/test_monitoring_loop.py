@@ -2,8 +2,9 @@
 sensors request exactly the retrains they should, and each retrain is recorded as an iteration.
 
 The tests below share one world and run in file order: the base period (first champion), then a
-stable later period, a drifted one (retrain by the drift sensor), and one whose churn comes from
-nowhere the model could see (retrain by the performance sensor).
+stable later period, one whose churn comes from nowhere the model could see (the performance
+sensor asks for a retrain), and a drifted one (the drift sensor asks; that retrain is run and
+recorded).
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def test_a_stable_period_requests_no_retrain(world):
     assert not performance.run_requests and "within" in performance.skip_message, performance
 
 
+def test_a_real_performance_drop_requests_one_retrain(world):
+    world.load("performance_drop")
+    world.run(REFRESH_JOB)
+    first = world.tick("performance_sensor")
+    assert len(first.run_requests) == 1, first
+    request = first.run_requests[0]
+    assert request.tags["retention/trigger"] == "performance_drop" and request.run_key.startswith("performance:")
+    assert not world.tick("performance_sensor").run_requests
+
+
 def test_a_drifted_period_requests_exactly_one_retrain(world):
     world.load("drift")
     world.run(REFRESH_JOB)
@@ -121,13 +132,3 @@ def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision
     # The performance signal from before the retrain does not start a second one.
     performance = world.tick("performance_sensor")
     assert not performance.run_requests and f"retrain run {result.run_id}" in performance.skip_message
-
-
-def test_a_real_performance_drop_requests_one_retrain(world):
-    world.load("performance_drop")
-    world.run(REFRESH_JOB)
-    first = world.tick("performance_sensor")
-    assert len(first.run_requests) == 1, first
-    request = first.run_requests[0]
-    assert request.tags["retention/trigger"] == "performance_drop" and request.run_key.startswith("performance:")
-    assert not world.tick("performance_sensor").run_requests
