@@ -116,7 +116,7 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
         return dg.RunRequest(run_key=f"sources:{current}", tags={SIGNAL_TAG: "source files changed"})
 
     drift = signal_sensor("drift_sensor", DRIFT, "drift_signal", "drift",
-                          lambda md: f"drift:{md['model_version'].value}:{md['as_of'].value}")
+                          lambda md: f"drift:{md['model_version'].value}:{md['as_of'].value if 'as_of' in md else ''}")
     performance = signal_sensor("performance_sensor", PERFORMANCE, "performance_signal", "performance_drop",
                                 lambda md: f"performance:{md['model_version'].value}:{md['cohort'].value}")
 
