@@ -56,8 +56,6 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "categories, the predicted-score distribution; weighted by the model's feature importance.")
     def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame,
                       scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from dataclasses import replace
-
         from retention_assets.lib.drift import drift_signal, drift_table, numeric_psi
         from retention_assets.lib.gold import scoring_rows
         from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
@@ -74,12 +72,10 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                             monitoring.psi_bins)
         score_psi = numeric_psi(reference.scores, scores.loc[scores["active_at_as_of"], "churn_probability"],
                                 monitoring.psi_bins)
-        signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share)
         as_of = pd.Timestamp(current[FEATURE_TIMESTAMP].iloc[0]).isoformat() if len(current) else ""
-        if signal.fired and as_of and pd.Timestamp(reference.trained_as_of) >= pd.Timestamp(as_of):
-            # Retraining on the data the champion already learned from cannot remove this drift.
-            signal = replace(signal, fired=False, reason=f"{signal.reason}; not a retrain signal: version {version} "
-                                                         f"was trained on data as of {reference.trained_as_of}")
+        signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share,
+                              trained_on_current_data=bool(as_of) and
+                              pd.Timestamp(reference.trained_as_of) >= pd.Timestamp(as_of))
         context.log.info(signal.reason)
         score_row = {"feature": SCORE_ROW, "kind": "score", "psi": score_psi, "test": "", "statistic": float("nan"),
                      "p_value": float("nan"), "missing_reference": 0.0, "missing_current": 0.0, "new_categories": [],
@@ -110,7 +106,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "horizon has passed, against the validation ROC AUC of the model version that scored it.")
     def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, tables: LocalTableStorage,
                           compute: DuckDBCompute, timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
-        from dataclasses import asdict, replace
+        from dataclasses import asdict
 
         from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
         from retention_assets.lib.performance import cohort_performance, load_cohorts, performance_signal
@@ -132,12 +128,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 at = labels[labels[FEATURE_TIMESTAMP] == cohort[FEATURE_TIMESTAMP].iloc[0]]
                 results.append(cohort_performance(cohort, at, key, LABEL, expected[version],
                                                   monitoring.min_cohort_rows))
-        signal = performance_signal(results, monitoring.max_auc_drop)
-        champion = champion_version(tracking.config())
-        if signal.fired and signal.model_version != champion:
-            # That version has been replaced since it scored the cohort: the retrain already happened.
-            signal = replace(signal, fired=False, reason=f"{signal.reason}; not a retrain signal: the champion is "
-                                                         f"now version {champion}")
+        signal = performance_signal(results, monitoring.max_auc_drop, champion_version(tracking.config()))
         context.log.info(signal.reason)
         table = pd.DataFrame([{**asdict(r), "auc_drop": r.auc_drop} for r in results],
                              columns=["as_of", "model_version", "rows", "churn_rate", "roc_auc", "pr_auc", "brier",

@@ -140,14 +140,17 @@ class DriftSignal:
     reason: str
 
 
-def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.10) -> DriftSignal:
+def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.10,
+                 trained_on_current_data: bool = False) -> DriftSignal:
     """Fire when at least `min_share` of the model's importance sits in features that drifted
     (PSI at or above the moderate band).
 
     Counting importance rather than averaging PSI keeps the rule readable ("a tenth of what the
     model relies on has moved") and immune to a single feature's unbounded PSI. The importance-
     weighted PSI and the predicted-score PSI are reported beside it; the score PSI does not fire on
-    its own, since it also moves with who happens to be active.
+    its own, since it also moves with who happens to be active. Drift against a model already
+    trained on the current data is reported but does not fire: retraining on the same data cannot
+    remove it.
     """
     drifted = table[table["psi"] >= bands.moderate] if len(table) else table
     share = float(drifted["importance_share"].sum()) if len(drifted) else 0.0
@@ -158,6 +161,9 @@ def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share:
         top = drifted.sort_values("importance_share", ascending=False).head(3)
         reason = (f"{share:.0%} of the model's importance is in drifted features (>= {min_share:.0%}; most: "
                   + ", ".join(f"{r.feature} PSI {r.psi:.2f}" for r in top.itertuples()) + f"); {details}")
+        if trained_on_current_data:
+            return DriftSignal(share, weighted, score_psi, False,
+                               f"{reason}; not a retrain signal: the model was trained on this data")
         return DriftSignal(share, weighted, score_psi, True, reason)
     return DriftSignal(share, weighted, score_psi, False,
                        f"no significant drift: {share:.0%} of the model's importance is in drifted features "

@@ -95,8 +95,13 @@ class PerformanceSignal:
     model_version: str | None
 
 
-def performance_signal(cohorts: list[CohortPerformance], max_drop: float) -> PerformanceSignal:
-    """Fire on the latest judged cohort whose realized ROC AUC fell more than `max_drop` below expected."""
+def performance_signal(cohorts: list[CohortPerformance], max_drop: float,
+                       champion: str | None = None) -> PerformanceSignal:
+    """Fire on the latest judged cohort whose realized ROC AUC fell more than `max_drop` below expected.
+
+    A drop of a version that is no longer the `champion` is reported but does not fire: the retrain
+    it calls for has already happened.
+    """
     judged = [c for c in cohorts if c.auc_drop is not None]
     if not judged:
         return PerformanceSignal(False, "no matured cohort to judge yet (labels need the horizon to pass)",
@@ -105,6 +110,9 @@ def performance_signal(cohorts: list[CohortPerformance], max_drop: float) -> Per
     text = (f"cohort {latest.as_of} (model version {latest.model_version}, {latest.rows} customers): realized ROC "
             f"AUC {latest.roc_auc:.3f} vs {latest.expected_roc_auc:.3f} at validation")
     if latest.auc_drop > max_drop:
-        return PerformanceSignal(True, f"{text}: dropped {latest.auc_drop:.3f} > {max_drop}", latest.as_of,
-                                 latest.model_version)
+        text = f"{text}: dropped {latest.auc_drop:.3f} > {max_drop}"
+        if champion is not None and latest.model_version != champion:
+            return PerformanceSignal(False, f"{text}; not a retrain signal: the champion is now version {champion}",
+                                     None, None)
+        return PerformanceSignal(True, text, latest.as_of, latest.model_version)
     return PerformanceSignal(False, f"{text}: within {max_drop}", None, None)

@@ -97,6 +97,8 @@ def test_drift_in_an_unused_feature_does_not_fire_but_in_an_important_one_does()
     table = drift_table(reference, current, ["used", "unused"], ["plan"], importance, bands)
     signal = drift_signal(table, score_psi=0.01, bands=bands, min_share=0.25)
     assert signal.fired and abs(signal.drifted_share - 0.8) < 1e-12 and "used PSI" in signal.reason
+    same_data = drift_signal(table, score_psi=0.01, bands=bands, min_share=0.25, trained_on_current_data=True)
+    assert not same_data.fired and "trained on this data" in same_data.reason
     assert table["feature"].iloc[0] == "used"
     alone = drift_signal(table.iloc[0:0], score_psi=0.5, bands=bands)  # the score distribution alone
     assert not alone.fired and "predicted-score PSI 0.500 (significant)" in alone.reason
