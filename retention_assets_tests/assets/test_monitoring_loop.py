@@ -32,6 +32,7 @@ class World:
     instance: dg.DagsterInstance
     data: Path
     cursors: dict[str, str | None] = field(default_factory=dict)
+    drift_request: dg.RunRequest | None = None  # handed from the drift test to the retrain test
 
     def load(self, scenario: str) -> None:
         """A new full export replaces the source files, as a nightly extract would."""
@@ -50,6 +51,18 @@ class World:
         data = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
         self.cursors[sensor] = data.cursor
         return data
+
+    def exactly_one_retrain(self, scenario: str, sensor: str, trigger: str) -> dg.RunRequest:
+        """Load a later period, refresh, and expect `sensor` to request one retrain, then nothing more."""
+        self.load(scenario)
+        self.run(REFRESH_JOB)
+        first = self.tick(sensor)
+        assert len(first.run_requests) == 1, first
+        request = first.run_requests[0]
+        assert self.defs.resolve_sensor_def(sensor).job_name == RETRAIN_JOB
+        assert request.tags["retention/trigger"] == trigger and request.run_key.startswith(trigger.split("_")[0] + ":")
+        assert not self.tick(sensor).run_requests  # evaluated again: nothing more
+        return request
 
 
 @pytest.fixture(scope="module")
@@ -81,34 +94,18 @@ def test_a_stable_period_requests_no_retrain(world):
 
 
 def test_a_real_performance_drop_requests_one_retrain(world):
-    world.load("performance_drop")
-    world.run(REFRESH_JOB)
-    first = world.tick("performance_sensor")
-    assert len(first.run_requests) == 1, first
-    request = first.run_requests[0]
-    assert request.tags["retention/trigger"] == "performance_drop" and request.run_key.startswith("performance:")
-    assert not world.tick("performance_sensor").run_requests
+    world.exactly_one_retrain("performance_drop", "performance_sensor", "performance_drop")
 
 
 def test_a_drifted_period_requests_exactly_one_retrain(world):
-    world.load("drift")
-    world.run(REFRESH_JOB)
-    first = world.tick("drift_sensor")
-    assert len(first.run_requests) == 1, first
-    request = first.run_requests[0]
-    assert world.defs.resolve_sensor_def("drift_sensor").job_name == RETRAIN_JOB
-    assert request.tags["retention/trigger"] == "drift"
-    assert request.run_key.startswith("drift:")
-    assert not world.tick("drift_sensor").run_requests  # evaluated again: nothing more
-    world.cursors["drift_request"] = request  # for the next test
+    world.drift_request = world.exactly_one_retrain("drift", "drift_sensor", "drift")
     # The same refresh also signals a performance drop (reported here): the retrain below answers both.
     world.instance.report_runless_asset_event(dg.AssetMaterialization("model_performance", metadata={
         "performance_signal": True, "signal_reason": "planted", "cohort": "c", "model_version": "1"}))
 
 
 def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision(world):
-    request = world.cursors.pop("drift_request")
-    result = world.run(RETRAIN_JOB, tags=request.tags)
+    result = world.run(RETRAIN_JOB, tags=world.drift_request.tags)
     run = world.instance.get_run_by_id(result.run_id)
     event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
     context = dg.build_run_status_sensor_context(
