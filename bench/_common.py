@@ -53,7 +53,7 @@ def ensure_sample(customers: int, events_per_customer: float, seed: int = 7) -> 
 
 
 def _sample_key(seed: int) -> str:
-    from retention_assets.lib import sample_data
+    from retention_assets.sample import generator as sample_data
     from retention_assets.settings import sample_settings_path
 
     digest = hashlib.sha256(Path(sample_data.__file__).read_bytes() + sample_settings_path().read_bytes())

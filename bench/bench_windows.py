@@ -6,8 +6,8 @@ What is measured: the time and peak memory to turn the raw `transactions` table 
 two recency columns (days since last/first event) that the project always emits, so all three
 methods produce the same 56 columns and the comparison is like for like.
 
-1. project      `retention_assets.lib.event_features.compute_window_features`, i.e. the SQL that the
-                bronze_event asset runs, on a connection from `retention_assets.lib.duck.connect` with
+1. project      `retention_assets.features.event_windows.compute_window_features`, i.e. the SQL that the
+                bronze_event asset runs, on a connection from `retention_assets.engine.duckdb.connect` with
                 the `DuckDBCompute` resource's default memory limit and threads.
 2. hand-written one DuckDB query, one scan, conditional aggregation with constant window bounds,
                 left-joined from the distinct customer keys, same connection settings.
@@ -70,8 +70,8 @@ def window_hours(name: str) -> int | None:
 def prepare_raw(settings_path: Path) -> tuple[Path, Path]:
     """Write raw_customers / raw_transactions exactly as the raw assets do; return their paths."""
     from retention_assets.assets.raw import raw_name, source_specs
-    from retention_assets.lib.duck import connect
-    from retention_assets.lib.raw_sources import validate_and_write
+    from retention_assets.engine.duckdb import connect
+    from retention_assets.features.raw import validate_and_write
     from retention_assets.settings import load_settings
 
     settings = load_settings(settings_path)
@@ -126,9 +126,9 @@ class Timer:
 
 
 def run_project(events: Path, entity: Path, as_of: datetime, memory_limit, threads):
-    from retention_assets.lib.duck import connect, parquet_relation
-    from retention_assets.lib.event_features import EventFeatureSpec, compute_window_features
-    from retention_assets.lib.windows import parse_windows
+    from retention_assets.engine.duckdb import connect, parquet_relation
+    from retention_assets.features.event_windows import EventFeatureSpec, compute_window_features
+    from retention_assets.core.timeline import parse_windows
 
     spec = EventFeatureSpec(source=SOURCE, entity_key=KEY, timestamp_column=TS,
                             value_columns=(VALUE,), aggregations=AGGREGATIONS)
@@ -195,7 +195,7 @@ LEFT JOIN a USING ({KEY})
 
 
 def run_hand_written(events: Path, entity: Path, as_of: datetime, memory_limit, threads):
-    from retention_assets.lib.duck import connect
+    from retention_assets.engine.duckdb import connect
 
     con = connect(memory_limit=memory_limit, threads=threads)
     sql = hand_written_sql(events, entity, as_of)
@@ -364,10 +364,10 @@ def goals(summary: dict) -> list[str]:
 
 
 def profile(events: Path, entity: Path, as_of: datetime, memory_limit, threads, out_dir: Path) -> None:
-    from retention_assets.lib.duck import connect, parquet_relation
-    from retention_assets.lib.event_features import EventFeatureSpec, snapshot_spine_sql, window_features_sql
-    from retention_assets.lib.sql_dialect import DUCKDB
-    from retention_assets.lib.windows import parse_windows
+    from retention_assets.engine.duckdb import connect, parquet_relation
+    from retention_assets.features.event_windows import EventFeatureSpec, snapshot_spine_sql, window_features_sql
+    from retention_assets.engine.dialect import DUCKDB
+    from retention_assets.core.timeline import parse_windows
 
     spec = EventFeatureSpec(source=SOURCE, entity_key=KEY, timestamp_column=TS,
                             value_columns=(VALUE,), aggregations=AGGREGATIONS)

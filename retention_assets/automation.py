@@ -100,7 +100,7 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
                description="Watches the declared source files (size and modification time); when one changes, "
                            "requests daily_refresh so every layer downstream of raw follows.")
     def source_files_sensor(context: dg.SensorEvaluationContext):
-        from retention_assets.lib.files import fingerprint
+        from retention_assets.core.files import fingerprint
 
         current = fingerprint(settings.source_paths)
         baseline = context.cursor
@@ -135,8 +135,8 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
         return _record(context, tracking, "failure")
 
     def _record(context, tracking: MlflowTracking, status: str):
-        from retention_assets.lib.iterations import HISTORY_FILE, record_outcome
-        from retention_assets.lib.tracking import champion_version
+        from retention_assets.exploration.iterations import HISTORY_FILE, record_outcome
+        from retention_assets.model.tracking import champion_version
 
         iteration = record_outcome(settings.findings_path / HISTORY_FILE, context.dagster_run.run_id, status,
                                    champion_version(tracking.config()))

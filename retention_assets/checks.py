@@ -41,9 +41,9 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     @dg.multi_asset_check(specs=specs, ins={"gold": dg.AssetIn(GOLD), "plan": dg.AssetIn(RECOMMENDATIONS)},
                           name="gold_feature_checks")
     def gold_checks(gold: pd.DataFrame, plan: dict):
-        from retention_assets.lib.gold import feature_columns, training_rows
-        from retention_assets.lib.labels import LABEL, LABEL_TIMESTAMP
-        from retention_assets.lib.leakage import (
+        from retention_assets.features.gold import feature_columns, training_rows
+        from retention_assets.features.labels import LABEL, LABEL_TIMESTAMP
+        from retention_assets.features.leakage import (
             future_dates,
             identifier_like,
             near_perfect_separation,
@@ -86,7 +86,7 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                     description="The challenger is at least as good as the registry's champion on the challenger's "
                                 "out-of-sample validation rows; a worse one stops before champion_model.")
     def beats_champion(tracking: MlflowTracking, churn_model, gold: pd.DataFrame) -> dg.AssetCheckResult:
-        from retention_assets.lib.champion import evaluate_against_champion
+        from retention_assets.model.champion import evaluate_against_champion
 
         champion, decision = evaluate_against_champion(tracking.config(), churn_model, gold, tolerance)
         return dg.AssetCheckResult(passed=decision.passed, description=decision.reason, metadata={
@@ -101,7 +101,7 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                     description="The training set served by Feast equals gold's training rows, value for value: the "
                                 "feature store neither dropped, shifted nor retyped a feature.")
     def matches_gold(training_set: pd.DataFrame, gold: pd.DataFrame) -> dg.AssetCheckResult:
-        from retention_assets.lib.gold import training_rows
+        from retention_assets.features.gold import training_rows
 
         expected = training_rows(gold)
         same_shape = list(expected.columns) == list(training_set.columns) and len(expected) == len(training_set)

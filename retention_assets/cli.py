@@ -108,8 +108,8 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
 
 def _record_outcome(settings, result) -> None:
     """What retrain_outcome_sensor does for runs the daemon launches: in-process runs record it here."""
-    from retention_assets.lib.iterations import HISTORY_FILE, record_outcome
-    from retention_assets.lib.tracking import champion_version
+    from retention_assets.exploration.iterations import HISTORY_FILE, record_outcome
+    from retention_assets.model.tracking import champion_version
     from retention_assets.profiles import build_profile
 
     tracking = build_profile(settings.data_path).tracking()
@@ -162,7 +162,7 @@ def _print_summary(settings, settings_path: str | None) -> None:
 def write_sample(out: str, customers: int, events_per_customer: float, seed: int, period: str | None = None) -> int:
     import yaml
 
-    from retention_assets.lib.sample_data import generate_later_period, generate_sample
+    from retention_assets.sample.generator import generate_later_period, generate_sample
     from retention_assets.settings import sample_settings_path
 
     out_dir = Path(out).resolve()
@@ -183,7 +183,7 @@ def write_sample(out: str, customers: int, events_per_customer: float, seed: int
 
 
 def explore(files: list[str], out: str) -> int:
-    from retention_assets.lib.bootstrap import explore_files
+    from retention_assets.exploration.bootstrap import explore_files
 
     settings_path, findings_dir = explore_files([Path(f) for f in files], Path(out))
     print(f"findings: {findings_dir}")
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     explore_cmd.add_argument("files", nargs="+")
     explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
     args = parser.parse_args(argv)
-    from retention_assets.lib.errors import DataValidationError
-    from retention_assets.lib.serving import ServingError
+    from retention_assets.core.errors import DataValidationError
+    from retention_assets.model.serving import ServingError
 
     try:
         if args.command in ("quickstart", "run"):

@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from retention_assets.lib.feature_store import FeastConfig
-from retention_assets.lib.tracking import TrackingConfig
+from retention_assets.feature_store.repository import FeastConfig
+from retention_assets.model.tracking import TrackingConfig
 
 PROFILE_ENV_VAR = "RETENTION_PROFILE"
 PROFILES = ("local", "production")

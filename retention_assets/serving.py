@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 
-from retention_assets.lib.serving import ServingError, ServingModel, load_champion, score_online
+from retention_assets.model.serving import ServingError, ServingModel, load_champion, score_online
 from retention_assets.profiles import build_profile
 from retention_assets.settings import Settings, current_settings
 

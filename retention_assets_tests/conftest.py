@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retention_assets.lib.sample_data import generate_sample
+from retention_assets.sample.generator import generate_sample
 from retention_assets.settings import Settings, load_settings, sample_settings_path
 
 SMALL_CUSTOMERS = 800

@@ -1,1 +1,1 @@
-"""Thin Dagster wiring over `retention_assets.lib`: one module per layer."""
+"""Thin Dagster wiring over the framework-free packages: one module per layer, no SQL and no engine names."""

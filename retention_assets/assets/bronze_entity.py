@@ -14,7 +14,7 @@ BRONZE_ENTITY = "bronze_entity"
 
 def label_only_columns(settings: Settings, plan: dict) -> list[str]:
     """Entity columns that hold the label: they never become features."""
-    from retention_assets.lib.exploration import effective_target
+    from retention_assets.exploration.plan import effective_target
 
     label = settings.label
     target = effective_target(plan, settings.entity.name, label.target_column if label.kind == "target_column" else None)
@@ -40,9 +40,9 @@ def build_bronze_entity_asset(settings: Settings) -> dg.AssetsDefinition:
               ins={"plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
               description="The entity table cleaned: one row per key, capped outliers, imputed gaps, typed columns.")
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, plan: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.entity_cleaning import CleaningPlan, clean_entity
-        from retention_assets.lib.exploration import layer_recommendations
-        from retention_assets.lib.recommendations import mark_applied
+        from retention_assets.features.entity import CleaningPlan, clean_entity
+        from retention_assets.exploration.plan import layer_recommendations
+        from retention_assets.exploration.recommendations import mark_applied
 
         raw = pd.read_parquet(tables.table_path(raw_name(entity.name)))
         label_columns = label_only_columns(settings, plan)
@@ -73,7 +73,7 @@ def build_bronze_entity_asset(settings: Settings) -> dg.AssetsDefinition:
 
 def _text_components(frame: pd.DataFrame, key: str, source: str, recs, settings: Settings):
     """Replace accepted free-text entity columns by their TF-IDF + SVD components."""
-    from retention_assets.lib.text_features import entity_text_features, fit_text_model
+    from retention_assets.features.text import entity_text_features, fit_text_model
 
     applied = []
     for rec in recs:

@@ -44,17 +44,17 @@ def _source_assets(settings: Settings, source: str, event: EventSettings) -> dg.
     )
     def _assets(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict,
                 plan: dict):
-        from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.event_features import (
+        from retention_assets.engine.duckdb import parquet_relation
+        from retention_assets.features.event_windows import (
             EventFeatureSpec,
             compute_window_features,
             orphan_events_sql,
             snapshot_spine_sql,
         )
-        from retention_assets.lib.exploration import event_columns
-        from retention_assets.lib.recommendations import mark_applied
-        from retention_assets.lib.sql_dialect import DUCKDB
-        from retention_assets.lib.windows import Timeline, parse_windows
+        from retention_assets.exploration.plan import event_columns
+        from retention_assets.exploration.recommendations import mark_applied
+        from retention_assets.engine.dialect import DUCKDB
+        from retention_assets.core.timeline import Timeline, parse_windows
 
         tl = Timeline.from_dict(timeline)
         roles = event_columns(plan, source)

@@ -35,10 +35,10 @@ def _event_text_asset(settings: Settings, source: str) -> dg.AssetsDefinition:
                           "customer per window; fitted only on text written by the earliest training cutoff.")
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute,
                timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.exploration import event_columns
-        from retention_assets.lib.recommendations import mark_applied
-        from retention_assets.lib.text_features import event_text_window_features
-        from retention_assets.lib.windows import Timeline, parse_windows
+        from retention_assets.exploration.plan import event_columns
+        from retention_assets.exploration.recommendations import mark_applied
+        from retention_assets.features.text import event_text_window_features
+        from retention_assets.core.timeline import Timeline, parse_windows
 
         tl = Timeline.from_dict(timeline)
         roles = event_columns(plan, source)

@@ -49,9 +49,9 @@ def _findings_asset(settings: Settings, source: str) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, timeline: dict):
         import pandas as pd
 
-        from retention_assets.lib.findings import load_findings, write_findings
-        from retention_assets.lib.profiling import profile_frame
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.exploration.findings import load_findings, write_findings
+        from retention_assets.exploration.profiling import profile_frame
+        from retention_assets.core.timeline import Timeline
 
         frame = pd.read_parquet(tables.table_path(raw_name(source)))
         profile = profile_frame(
@@ -95,8 +95,8 @@ def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     def multi_dataset_findings(tables: LocalTableStorage, **profiles):
         import pandas as pd
 
-        from retention_assets.lib.findings import load_multi_findings, write_multi_findings
-        from retention_assets.lib.profiling import profile_relationships
+        from retention_assets.exploration.findings import load_multi_findings, write_multi_findings
+        from retention_assets.exploration.profiling import profile_relationships
 
         by_name = {name.removeprefix("profile_"): profile for name, profile in profiles.items()}
         frames = {}
@@ -120,8 +120,8 @@ def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               description="What each layer should do and why (recommendations.yaml); layers apply the accepted "
                           "entries. The value is the plan this run follows.")
     def recommendations(context: dg.AssetExecutionContext):
-        from retention_assets.lib.exploration import build_plan, refresh_registry
-        from retention_assets.lib.recommendations import RecommendationPolicy
+        from retention_assets.exploration.plan import build_plan, refresh_registry
+        from retention_assets.exploration.recommendations import RecommendationPolicy
 
         policy = RecommendationPolicy(
             auto_accept=settings.exploration.auto_accept,

@@ -26,9 +26,9 @@ def build_feature_store_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               description="Gold features (labels removed) written as the Feast file source; the entity, source and "
                           "the churn_features view applied to the registry.")
     def feast_features(feast: FeatureStoreResource, gold: pd.DataFrame) -> dg.Output[dict]:
-        from retention_assets.lib.feature_store import publish
-        from retention_assets.lib.gold import ROW_ROLE
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL, LABEL_AVAILABLE, LABEL_TIMESTAMP
+        from retention_assets.feature_store.repository import publish
+        from retention_assets.features.gold import ROW_ROLE
+        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL, LABEL_AVAILABLE, LABEL_TIMESTAMP
 
         features = gold.drop(columns=[LABEL, LABEL_TIMESTAMP, LABEL_AVAILABLE, ROW_ROLE])
         config = feast.config()
@@ -50,9 +50,9 @@ def build_feature_store_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               description="Training rows (customer, cutoff, label) with features from Feast get_historical_features: "
                           "each row gets the feature values as of its own cutoff.")
     def training_set(feast: FeatureStoreResource, gold: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.feature_store import historical_features
-        from retention_assets.lib.gold import feature_columns, training_rows
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
+        from retention_assets.feature_store.repository import historical_features
+        from retention_assets.features.gold import feature_columns, training_rows
+        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL
 
         train = training_rows(gold)
         features = feature_columns(gold, key)
@@ -69,9 +69,9 @@ def build_feature_store_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               kinds={"feast"},
               description="The scoring snapshot (features as of the as-of time) materialized to the online store.")
     def online_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource, timeline: dict) -> dg.Output[dict]:
-        from retention_assets.lib.feature_store import VIEW, materialize_online
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.feature_store.repository import VIEW, materialize_online
+        from retention_assets.features.labels import FEATURE_TIMESTAMP
+        from retention_assets.core.timeline import Timeline
 
         as_of = Timeline.from_dict(timeline).as_of
         config = feast.config()

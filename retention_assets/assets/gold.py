@@ -17,12 +17,12 @@ GOLD = "gold_features"
 
 
 def compute_labels(settings: Settings, tables: LocalTableStorage, compute: DuckDBCompute, tl, plan: dict) -> pd.DataFrame:
-    from retention_assets.lib.duck import parquet_relation
-    from retention_assets.lib.entity_cleaning import deduplicate, to_binary
-    from retention_assets.lib.event_features import snapshot_spine_sql
-    from retention_assets.lib.exploration import effective_target
-    from retention_assets.lib.labels import finalize_labels, inactivity_labels_sql, target_column_labels
-    from retention_assets.lib.sql_dialect import DUCKDB
+    from retention_assets.engine.duckdb import parquet_relation
+    from retention_assets.features.entity import deduplicate, to_binary
+    from retention_assets.features.event_windows import snapshot_spine_sql
+    from retention_assets.exploration.plan import effective_target
+    from retention_assets.features.labels import finalize_labels, inactivity_labels_sql, target_column_labels
+    from retention_assets.engine.dialect import DUCKDB
 
     entity, label = settings.entity, settings.label
     entity_table = tables.table_path(raw_name(entity.name))
@@ -68,8 +68,8 @@ def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           f"{label.horizon_days} days). Labels read data after a cutoff, so they never feed a feature.")
     def churn_labels(tables: LocalTableStorage, compute: DuckDBCompute, timeline: dict,
                      plan: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.labels import ELIGIBLE, LABEL, LABEL_AVAILABLE
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.features.labels import ELIGIBLE, LABEL, LABEL_AVAILABLE
+        from retention_assets.core.timeline import Timeline
 
         tl = Timeline.from_dict(timeline)
         labels = compute_labels(settings, tables, compute, tl, plan)
@@ -87,11 +87,11 @@ def build_gold_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "training rows at each cutoff, scoring rows at the as-of time.")
     def gold_features(silver: pd.DataFrame, labels: pd.DataFrame, timeline: dict,
                       plan: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.exploration import layer_recommendations
-        from retention_assets.lib.gold import ROW_ROLE, apply_gold_recommendations, build_gold, training_rows
-        from retention_assets.lib.labels import LABEL
-        from retention_assets.lib.recommendations import mark_applied
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.exploration.plan import layer_recommendations
+        from retention_assets.features.gold import ROW_ROLE, apply_gold_recommendations, build_gold, training_rows
+        from retention_assets.features.labels import LABEL
+        from retention_assets.exploration.recommendations import mark_applied
+        from retention_assets.core.timeline import Timeline
 
         tl = Timeline.from_dict(timeline)
         gold, applied = apply_gold_recommendations(build_gold(silver, labels, key, tl.as_of),

@@ -54,8 +54,8 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     def _global_shap(model, train: pd.DataFrame) -> tuple[str, str, dict[str, float]]:
         """Mean |SHAP| per feature on a sample of the validation rows: a table, a bar plot, all values."""
-        from retention_assets.lib.explain import global_importance, shap_contributions
-        from retention_assets.lib.plots import bar_png
+        from retention_assets.model.explain import global_importance, shap_contributions
+        from retention_assets.core.plots import bar_png
 
         valid = train.iloc[model.validation_rows]
         sample = valid.sample(n=min(len(valid), SHAP_SAMPLE_ROWS), random_state=model_settings.random_seed)
@@ -68,7 +68,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl, model_version: str):
         """Append this model to the iteration history and propose dropping features that did not matter."""
-        from retention_assets.lib.iterations import (
+        from retention_assets.exploration.iterations import (
             HISTORY_FILE,
             Iteration,
             drop_proposals,
@@ -78,7 +78,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             resolve_trigger,
             write_history,
         )
-        from retention_assets.lib.recommendations import add_proposals
+        from retention_assets.exploration.recommendations import add_proposals
 
         history_path = settings.findings_path / HISTORY_FILE
         history = load_history(history_path)
@@ -110,22 +110,22 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "training set, logged and registered in MLflow with a Feast feature service of its own.")
     def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
                     train: pd.DataFrame, timeline: dict, plan: dict):
-        from retention_assets.lib.feature_store import apply_model_service
-        from retention_assets.lib.gold import feature_columns
-        from retention_assets.lib.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
-        from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
-        from retention_assets.lib.modeling import fit_churn_model
-        from retention_assets.lib.monitoring import (
+        from retention_assets.feature_store.repository import apply_model_service
+        from retention_assets.features.gold import feature_columns
+        from retention_assets.exploration.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
+        from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
+        from retention_assets.model.training import fit_churn_model
+        from retention_assets.monitoring.reference import (
             REFERENCE_ARTIFACT,
             SCORES_ARTIFACT,
             SHAP_IMPORTANCE_ARTIFACT,
             drift_reference,
             score_reference,
         )
-        from retention_assets.lib.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
-        from retention_assets.lib.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
-        from retention_assets.lib.tracking import log_churn_model
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.core.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
+        from retention_assets.model.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
+        from retention_assets.model.tracking import log_churn_model
+        from retention_assets.core.timeline import Timeline
 
         tl = Timeline.from_dict(timeline)
         model = fit_churn_model(
@@ -204,11 +204,11 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "Each scoring cohort is also kept in <data dir>/score_history for performance monitoring.")
     def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
                      gold: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.gold import scoring_rows
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP
-        from retention_assets.lib.performance import record_scores
-        from retention_assets.lib.plots import histogram_png, markdown_image
-        from retention_assets.lib.serving import load_champion, score_online
+        from retention_assets.features.gold import scoring_rows
+        from retention_assets.features.labels import FEATURE_TIMESTAMP
+        from retention_assets.monitoring.performance import record_scores
+        from retention_assets.core.plots import histogram_png, markdown_image
+        from retention_assets.model.serving import load_champion, score_online
 
         serving = load_champion(tracking.config())
         ids = scoring_rows(gold)[key].astype(str).tolist()
@@ -240,9 +240,9 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                            scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         import numpy as np
 
-        from retention_assets.lib.business import best_threshold, customer_value, net_value_curve, plan_campaign
-        from retention_assets.lib.gold import scoring_rows
-        from retention_assets.lib.plots import line_png, markdown_image
+        from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
+        from retention_assets.features.gold import scoring_rows
+        from retention_assets.core.plots import line_png, markdown_image
 
         months = business.value_months or settings.label.horizon_days / 30.0
         if len(scores) and str(scores["model_version"].iloc[0]) != str(model.registered_version):
@@ -280,9 +280,9 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "current champion on the same validation rows (the blocking beats_champion check "
                           "stops a worse challenger before this step).")
     def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, model, gold: pd.DataFrame):
-        from retention_assets.lib.champion import evaluate_against_champion, keep_servable
-        from retention_assets.lib.serving import version_spec
-        from retention_assets.lib.tracking import set_champion
+        from retention_assets.model.champion import evaluate_against_champion, keep_servable
+        from retention_assets.model.serving import version_spec
+        from retention_assets.model.tracking import set_champion
 
         previous, decision = evaluate_against_champion(tracking.config(), model, gold,
                                                        model_settings.champion_tolerance)

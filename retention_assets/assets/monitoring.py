@@ -45,7 +45,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     monitoring = settings.monitoring
 
     def bands():
-        from retention_assets.lib.drift import Bands
+        from retention_assets.monitoring.drift import Bands
 
         return Bands(monitoring.psi_moderate, monitoring.psi_significant)
 
@@ -56,11 +56,11 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "categories, the predicted-score distribution; weighted by the model's feature importance.")
     def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame,
                       scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.drift import drift_signal, drift_table, numeric_psi
-        from retention_assets.lib.gold import scoring_rows
-        from retention_assets.lib.labels import ELIGIBLE, FEATURE_TIMESTAMP
-        from retention_assets.lib.monitoring import load_reference
-        from retention_assets.lib.plots import bar_png, markdown_image
+        from retention_assets.monitoring.drift import drift_signal, drift_table, numeric_psi
+        from retention_assets.features.gold import scoring_rows
+        from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP
+        from retention_assets.monitoring.reference import load_reference
+        from retention_assets.core.plots import bar_png, markdown_image
 
         version = str(scores["model_version"].iloc[0])
         reference = load_reference(tracking.config(), version)
@@ -108,10 +108,10 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           compute: DuckDBCompute, timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
         from dataclasses import asdict
 
-        from retention_assets.lib.labels import FEATURE_TIMESTAMP, LABEL
-        from retention_assets.lib.performance import cohort_performance, load_cohorts, performance_signal
-        from retention_assets.lib.tracking import champion_version, version_record
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL
+        from retention_assets.monitoring.performance import cohort_performance, load_cohorts, performance_signal
+        from retention_assets.model.tracking import champion_version, version_record
+        from retention_assets.core.timeline import Timeline
 
         tl = Timeline.from_dict(timeline)
         cohorts = load_cohorts(settings.data_path)
@@ -155,7 +155,7 @@ def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition
                                 f"model's importance in drifted features (the retrain signal) and a predicted-score "
                                 f"PSI below {monitoring.psi_significant}.")
     def no_significant_drift(feature_drift: pd.DataFrame) -> dg.AssetCheckResult:
-        from retention_assets.lib.drift import Bands, drift_signal
+        from retention_assets.monitoring.drift import Bands, drift_signal
 
         table, score_psi = split_drift_table(feature_drift)
         bands = Bands(monitoring.psi_moderate, monitoring.psi_significant)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from retention_assets.assets.metadata import schema_metadata
-from retention_assets.lib.errors import DataValidationError
+from retention_assets.core.errors import DataValidationError
 from retention_assets.resources.compute import DuckDBCompute
 from retention_assets.resources.storage import LocalTableStorage
 from retention_assets.settings import EventSettings, Settings
@@ -19,7 +19,7 @@ def raw_name(source: str) -> str:
 
 def source_specs(settings: Settings):
     """The validation spec of every declared source, entity first."""
-    from retention_assets.lib.raw_sources import SourceSpec
+    from retention_assets.features.raw import SourceSpec
 
     entity = settings.entity
     label = settings.label
@@ -46,7 +46,7 @@ def source_specs(settings: Settings):
 
 
 def event_source_spec(settings: Settings, name: str, event: EventSettings):
-    from retention_assets.lib.raw_sources import SourceSpec
+    from retention_assets.features.raw import SourceSpec
 
     return SourceSpec(
         name=name,
@@ -65,8 +65,8 @@ def _raw_asset(settings: Settings, source: str, description: str) -> dg.AssetsDe
     @dg.asset(name=raw_name(source), group_name=RAW_GROUP, description=description,
               kinds={"duckdb", "parquet"})
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute) -> dg.MaterializeResult:
-        from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.raw_sources import validate_and_write
+        from retention_assets.engine.duckdb import parquet_relation
+        from retention_assets.features.raw import validate_and_write
 
         spec = source_specs(settings)[source]
         target = tables.table_path(raw_name(source))
@@ -105,10 +105,10 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
               description="The as-of timestamp shared by every source in this run and the training cutoffs "
                           "before it (explicit in the settings, or the latest event in the data).")
     def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, compute: DuckDBCompute) -> dg.Output[dict]:
-        from retention_assets.lib.duck import parquet_relation
-        from retention_assets.lib.files import fingerprint
-        from retention_assets.lib.sql_dialect import quote
-        from retention_assets.lib.windows import build_timeline
+        from retention_assets.engine.duckdb import parquet_relation
+        from retention_assets.core.files import fingerprint
+        from retention_assets.engine.dialect import quote
+        from retention_assets.core.timeline import build_timeline
 
         timeline_settings = settings.timeline
         if timeline_settings.as_of == "auto":

@@ -27,8 +27,8 @@ def build_silver_asset(settings: Settings) -> dg.AssetsDefinition:
               description="bronze_entity joined with every bronze_event window and text feature table on "
                           "(entity key, feature_timestamp); a join that would fan out is an error.")
     def _asset(context: dg.AssetExecutionContext, **inputs) -> dg.Output[pd.DataFrame]:
-        from retention_assets.lib.silver import join_silver
-        from retention_assets.lib.windows import Timeline
+        from retention_assets.features.silver import join_silver
+        from retention_assets.core.timeline import Timeline
 
         tl = Timeline.from_dict(inputs["timeline"])
         joined = join_silver(

@@ -1,17 +1,44 @@
-"""Where set-based transforms run. Local track: an in-process DuckDB session per step."""
+"""Where set-based work runs and its tables live: one engine resource per track.
+
+Assets ask `compute.engine()` for an `Engine` and hand it to the framework-free functions; they never
+name the engine or build SQL. The local and production profiles use DuckDB on Parquet; the
+Databricks track adds a Spark Connect variant behind the same base.
+"""
 
 from __future__ import annotations
+
+from abc import abstractmethod
 
 import dagster as dg
 
 
-class DuckDBCompute(dg.ConfigurableResource):
-    """DuckDB sessions with bounded memory (DuckDB spills to disk beyond the limit)."""
+class EngineResource(dg.ConfigurableResource):
+    """The engine of a profile; `engine()` opens a session (use it as a context manager)."""
 
-    memory_limit: str = "2GB"
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """The engine's name, shown as a kind on the assets it computes."""
+
+    @abstractmethod
+    def engine(self):
+        """A new engine session (`retention_assets.engine.Engine`)."""
+
+
+class DuckDBEngineResource(EngineResource):
+    """DuckDB in process over Parquet tables in `tables_dir`; spills to `temp_dir` beyond `memory_limit`."""
+
+    tables_dir: str
+    memory_limit: str = "3GB"
     threads: int | None = None
+    temp_dir: str | None = None
 
-    def connect(self):
-        from retention_assets.lib.duck import connect
+    @property
+    def kind(self) -> str:
+        return "duckdb"
 
-        return connect(memory_limit=self.memory_limit, threads=self.threads)
+    def engine(self):
+        from retention_assets.engine.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine(self.tables_dir, memory_limit=self.memory_limit, threads=self.threads,
+                            temp_dir=self.temp_dir)

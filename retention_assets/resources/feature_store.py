@@ -15,7 +15,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
     online_store: dict[str, str]
 
     def config(self):
-        from retention_assets.lib.feature_store import FeastConfig
+        from retention_assets.feature_store.repository import FeastConfig
         from retention_assets.profiles import ensure_postgres_database
 
         ensure_postgres_database(self.registry)

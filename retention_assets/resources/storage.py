@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from retention_assets.lib.files import atomic_write
+from retention_assets.core.files import atomic_write
 
 _EXTENSIONS = (".parquet", ".json", ".joblib")
 

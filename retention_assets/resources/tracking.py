@@ -19,7 +19,7 @@ class MlflowTracking(dg.ConfigurableResource):
     registered_model_name: str = "churn_model"
 
     def config(self):
-        from retention_assets.lib.tracking import TrackingConfig
+        from retention_assets.model.tracking import TrackingConfig
         from retention_assets.profiles import ensure_postgres_database
 
         ensure_postgres_database(self.tracking_uri)

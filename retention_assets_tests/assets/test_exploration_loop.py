@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from retention_assets.lib.bootstrap import explore_files
-from retention_assets.lib.findings import load_findings, load_multi_findings
-from retention_assets.lib.iterations import load_history
-from retention_assets.lib.recommendations import load_registry, write_registry
+from retention_assets.exploration.bootstrap import explore_files
+from retention_assets.exploration.findings import load_findings, load_multi_findings
+from retention_assets.exploration.iterations import load_history
+from retention_assets.exploration.recommendations import load_registry, write_registry
 from retention_assets.settings import load_settings
 from retention_assets_tests.assets.test_leakage_and_bad_input import copy_sample
 from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, step_failures, table

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_assets.lib.gold import feature_columns, training_rows
+from retention_assets.features.gold import feature_columns, training_rows
 from retention_assets_tests.pipeline import table
 
 
@@ -37,7 +37,7 @@ def test_training_set_is_the_feast_as_of_join_of_gold_training_rows(graph):
 
 
 def test_registry_has_the_view_and_a_feature_service_for_the_registered_model(graph):
-    from retention_assets.lib.feature_store import VIEW
+    from retention_assets.feature_store.repository import VIEW
 
     settings, result = graph
     store = _services(settings).feast().store()
@@ -52,7 +52,7 @@ def test_registry_has_the_view_and_a_feature_service_for_the_registered_model(gr
 
 
 def test_online_store_answers_for_every_scored_customer_as_of_the_scoring_time(graph):
-    from retention_assets.lib.feature_store import online_features
+    from retention_assets.feature_store.repository import online_features
 
     settings, result = graph
     scores = table(settings, "churn_scores")
@@ -82,7 +82,7 @@ def test_serving_agrees_with_batch_scores_to_1e_9(graph):
 
 
 def test_unknown_customers_are_named_not_scored_from_imputed_defaults(graph):
-    from retention_assets.lib.serving import ServingError
+    from retention_assets.model.serving import ServingError
     from retention_assets.serving import predict
 
     settings, _ = graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retention_assets.lib.gold import training_rows
+from retention_assets.features.gold import training_rows
 from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, table
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from retention_assets.automation import FULL_JOB, REFRESH_JOB, RETRAIN_JOB
 from retention_assets.definitions import build_definitions, build_resources
-from retention_assets.lib.iterations import HISTORY_FILE, load_history
-from retention_assets.lib.sample_data import generate_later_period, generate_sample
+from retention_assets.exploration.iterations import HISTORY_FILE, load_history
+from retention_assets.sample.generator import generate_later_period, generate_sample
 from retention_assets.settings import Settings, load_settings
 from retention_assets_tests.conftest import write_settings
 

@@ -1,0 +1,38 @@
+"""Asset names, which are also the names of the tables the assets write: defined once.
+
+The graph is generated from the settings (one raw asset per source, one bronze_event asset per
+source and window), so some names are functions of a source or window name.
+"""
+
+TIMELINE = "analysis_timeline"
+MULTI_FINDINGS = "multi_dataset_findings"
+RECOMMENDATIONS = "recommendations"
+BRONZE_ENTITY = "bronze_entity"
+SILVER = "silver_joined"
+LABELS = "churn_labels"
+GOLD = "gold_features"
+PUBLISHED = "feast_features"
+TRAINING_SET = "training_set"
+ONLINE = "online_features"
+MODEL = "churn_model"
+CHAMPION = "champion_model"
+SCORES = "churn_scores"
+CAMPAIGN = "retention_campaign"
+DRIFT = "feature_drift"
+PERFORMANCE = "model_performance"
+
+
+def raw_name(source: str) -> str:
+    return f"raw_{source}"
+
+
+def findings_name(source: str) -> str:
+    return f"findings_{source}"
+
+
+def window_name(source: str, window: str) -> str:
+    return f"bronze_event_{source}_{window}"
+
+
+def text_name(source: str) -> str:
+    return f"bronze_text_{source}"

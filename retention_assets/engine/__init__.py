@@ -1,0 +1,1 @@
+"""Where set-based work runs: the engine protocol, one SQL dialect class per engine, and the DuckDB engine."""

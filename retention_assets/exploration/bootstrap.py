@@ -1,0 +1,113 @@
+"""Bootstrapping data nobody has configured yet: profile the files, write findings and a starter
+settings file, so new data goes from files to a first materialization with one review step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from retention_assets.core.errors import DataValidationError
+from retention_assets.exploration.findings import write_findings, write_multi_findings
+from retention_assets.exploration.profiling import DatasetProfile, profile_frame, profile_relationships, read_any
+
+
+def dataset_name(path: Path, taken: set[str]) -> str:
+    """A plain identifier from the file name, unique among `taken`."""
+    base = re.sub(r"[^0-9a-zA-Z]+", "_", path.stem).strip("_").lower() or "dataset"
+    if base[0].isdigit():
+        base = f"d_{base}"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return os.path.relpath(path.resolve(), start.resolve())
+    except ValueError:  # another drive
+        return str(path.resolve())
+
+
+def choose_entity(profiles: dict[str, DatasetProfile], relationships) -> str:
+    """The entity-level dataset most events point to (ties: the most rows)."""
+    entities = [n for n, p in profiles.items() if p.granularity == "entity" and p.entity_key]
+    if not entities:
+        raise DataValidationError(
+            ", ".join(p.path for p in profiles.values()),
+            "none of the files is entity-level (one row per customer with a unique key); "
+            "explore needs a customer table",
+        )
+    links = {n: sum(1 for r in relationships if n in (r.left, r.right)) for n in entities}
+    return max(entities, key=lambda n: (links[n], profiles[n].rows))
+
+
+def starter_settings(profiles: dict[str, DatasetProfile], relationships, out_dir: Path) -> dict:
+    """A settings mapping that runs the whole graph on these files without edits."""
+    entity = choose_entity(profiles, relationships)
+    ep = profiles[entity]
+    date_columns = [c for c, col in ep.columns.items() if col.type == "datetime"]
+    events = {}
+    for name, profile in profiles.items():
+        if name == entity or profile.granularity != "event" or not profile.timestamp_column:
+            continue
+        key = _event_key(entity, ep.entity_key, name, relationships) or profile.entity_key
+        if not key:
+            continue
+        events[name] = {
+            "path": _relative(Path(profile.path), out_dir), "entity_key": key,
+            "timestamp_column": profile.timestamp_column,
+        }
+    if not events:
+        raise DataValidationError(
+            ", ".join(p.path for p in profiles.values()),
+            "no event-level file (many timestamped rows per customer) joins the customer table; the inactivity "
+            "label needs at least one",
+        )
+    return {
+        "entity": {"name": entity, "path": _relative(Path(ep.path), out_dir), "entity_key": ep.entity_key,
+                   "date_columns": date_columns},
+        "events": events,
+        "label": {"kind": "inactivity", "horizon_days": 30},
+        "exploration": {"findings_dir": "findings"},
+        "data_dir": "output",
+    }
+
+
+def _event_key(entity: str, entity_key: str, event: str, relationships) -> str | None:
+    for r in relationships:
+        if r.left == entity and r.left_column == entity_key and r.right == event:
+            return r.right_column
+        if r.right == entity and r.right_column == entity_key and r.left == event:
+            return r.left_column
+    return None
+
+
+def explore_files(paths: list[Path], out_dir: Path) -> tuple[Path, Path]:
+    """Profile `paths`, write findings under out_dir/findings and out_dir/settings.yaml.
+
+    An existing settings file is left alone (the person may have edited it); findings are
+    refreshed with their reviews kept. Returns (settings path, findings directory).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    findings_dir = out_dir / "findings"
+    frames, profiles = {}, {}
+    for path in paths:
+        name = dataset_name(path, set(profiles))
+        frames[name] = read_any(path)
+        profiles[name] = profile_frame(frames[name], name, str(path.resolve()))
+    relationships = profile_relationships(frames, profiles)
+    for profile in profiles.values():
+        write_findings(profile, findings_dir)
+    write_multi_findings(profiles, relationships, findings_dir)
+    settings_path = out_dir / "settings.yaml"
+    if not settings_path.exists():
+        settings = starter_settings(profiles, relationships, out_dir)
+        header = ("# Starter settings written by `retention explore`; review the findings in findings/ and this file,\n"
+                  "# then run `retention quickstart --settings " + str(settings_path) + "`.\n")
+        settings_path.write_text(header + yaml.safe_dump(settings, sort_keys=False))
+    return settings_path, findings_dir

@@ -1,0 +1,1 @@
+"""Features: raw validation, entity cleaning, event windows, text components, silver, labels, gold and leakage probes."""

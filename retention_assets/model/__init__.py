@@ -1,0 +1,1 @@
+"""Model: fitting, explanations, the champion decision, business value, scoring and MLflow tracking."""

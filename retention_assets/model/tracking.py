@@ -1,0 +1,160 @@
+"""Experiment tracking with MLflow: one run per trained model, registered under a model name.
+
+Kept free of Dagster so the same function logs from a notebook, a test or the asset. The model is
+serialised with cloudpickle on every track (MLflow's default differs between local and Databricks
+URIs), so both tracks write the same kind of artifact.
+"""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from retention_assets.model.training import TrainedModel
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracking_uri: str
+    artifact_location: str | None
+    experiment_name: str
+    registered_model_name: str
+
+
+@dataclass(frozen=True)
+class TrackedModel:
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    model_version: str
+
+
+def experiment_id(client, name: str, artifact_location: str | None) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+def log_churn_model(
+    config: TrackingConfig,
+    model: TrainedModel,
+    input_example: pd.DataFrame,
+    *,
+    params: dict[str, object],
+    tags: dict[str, str],
+    images: dict[str, str],
+    files: list[Path],
+    documents: dict[str, dict] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> TrackedModel:
+    """Log params, metrics, plots (base64 PNGs), files, JSON documents and Parquet tables (by
+    artifact path) and the model; register a new model version."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    if config.tracking_uri.startswith("sqlite:///"):  # the embedded store: make sure its directory exists
+        Path(config.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    exp_id = experiment_id(client, config.experiment_name, config.artifact_location)
+    mlflow.set_tracking_uri(config.tracking_uri)
+    example = input_example.head(5)
+    frame = model_input(model, example)
+    signature = infer_signature(frame, model.predict_proba(example))
+    with mlflow.start_run(experiment_id=exp_id, tags=tags) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in model.metrics.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, png in images.items():
+                path = Path(tmp) / f"{name}.png"
+                path.write_bytes(base64.b64decode(png))
+                mlflow.log_artifact(str(path), artifact_path="plots")
+        for path in files:
+            if path.exists():
+                mlflow.log_artifact(str(path), artifact_path="exploration")
+        mlflow.log_dict(model.feature_importance, "feature_importance.json")
+        for artifact, document in (documents or {}).items():
+            mlflow.log_dict(document, artifact)
+        with tempfile.TemporaryDirectory() as tmp:
+            for artifact, table in (tables or {}).items():
+                path = Path(tmp) / Path(artifact).name
+                table.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
+        info = mlflow.sklearn.log_model(
+            sk_model=model.pipeline, name="model", signature=signature, input_example=frame,
+            registered_model_name=config.registered_model_name,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+    return TrackedModel(run_id=run.info.run_id, experiment_id=exp_id, model_uri=info.model_uri,
+                        model_version=str(info.registered_model_version))
+
+
+def model_input(model: TrainedModel, rows: pd.DataFrame) -> pd.DataFrame:
+    """The frame the pipeline itself receives (typed feature columns only)."""
+    from retention_assets.model.training import model_frame
+
+    return model_frame(rows, model.numeric_columns, model.categorical_columns)
+
+
+CHAMPION_ALIAS = "champion"
+
+
+def champion_version(config: TrackingConfig) -> str | None:
+    """The registered version holding the champion alias, or None before the first promotion."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION_ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def version_run_id(config: TrackingConfig, version: str) -> str:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=config.tracking_uri).get_model_version(config.registered_model_name,
+                                                                            version).run_id
+
+
+def version_record(config: TrackingConfig, version: str) -> tuple[str | None, float | None]:
+    """The data as-of time and validation ROC AUC logged with a registered version's run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    run = client.get_run(client.get_model_version(config.registered_model_name, version).run_id)
+    return run.data.params.get("as_of"), run.data.metrics.get("roc_auc")
+
+
+def load_version(config: TrackingConfig, version: str):
+    import mlflow.sklearn
+
+    import mlflow
+
+    mlflow.set_tracking_uri(config.tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{config.registered_model_name}/{version}")
+
+
+def set_champion(config: TrackingConfig, version: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).set_registered_model_alias(
+        config.registered_model_name, CHAMPION_ALIAS, version)
+
+
+def pipeline_input(pipeline, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows shaped for a logged pipeline: its own input columns, missing ones as nulls (imputed by it)."""
+    columns = list(pipeline.feature_names_in_)
+    frame = rows.reindex(columns=columns)
+    for column in columns:
+        if pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all():
+            continue
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame

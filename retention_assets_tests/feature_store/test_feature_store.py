@@ -1,0 +1,75 @@
+"""The Feast repository against the real Feast (file offline store, SQLite online store)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from retention_assets.feature_store.repository import (
+    FeastConfig,
+    apply_model_service,
+    historical_features,
+    materialize_online,
+    online_features,
+    publish,
+)
+
+T1, T2, T3 = (pd.Timestamp(t, tz="UTC") for t in ("2026-03-31 12:00", "2026-04-30 12:00", "2026-05-30 12:00"))
+
+
+@pytest.fixture
+def store(tmp_path) -> FeastConfig:
+    config = FeastConfig("pit_test", str(tmp_path / "feast"), str(tmp_path / "feast" / "registry.db"),
+                         {"type": "sqlite", "path": str(tmp_path / "feast" / "online.db")})
+    features = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "B", "B"],
+        "feature_timestamp": [T1, T2, T3, T1, T2],
+        "spend_30d": [10.0, 20.0, 30.0, 5.0, None],
+        "tickets_30d": [1, 2, 3, 0, 7],
+        "plan": ["basic", "basic", "pro", "pro", "pro"],
+        "eligible": [True, True, False, True, True],
+    })
+    publish(config, features, "customer_id", "feature_timestamp")
+    return config
+
+
+def test_each_training_row_gets_the_features_as_of_its_own_cutoff(store):
+    rows = pd.DataFrame({
+        "customer_id": ["A", "A", "B", "A", "A", "B"],
+        "feature_timestamp": [T2, T1, T2, T1 - pd.Timedelta(days=1), T2 + pd.Timedelta(days=3), T3],
+        "churned": [1, 0, 0, 1, 0, 1],
+    })
+    out = historical_features(store, rows, "customer_id", "feature_timestamp", ["spend_30d", "tickets_30d", "plan"])
+    # Same rows, same order, labels passed through untouched.
+    assert out["customer_id"].tolist() == rows["customer_id"].tolist()
+    assert out["feature_timestamp"].tolist() == rows["feature_timestamp"].tolist()
+    assert out["churned"].tolist() == rows["churned"].tolist()
+    # A at T2 sees its T2 row (not the later T3 value 30.0); A at T1 its T1 row; B at T2 its own null.
+    assert out["spend_30d"].iloc[0] == 20.0 and out["tickets_30d"].iloc[0] == 2
+    assert out["spend_30d"].iloc[1] == 10.0 and out["tickets_30d"].iloc[1] == 1
+    assert pd.isna(out["spend_30d"].iloc[2]) and out["tickets_30d"].iloc[2] == 7
+    # Before any feature row: nothing; between rows: the latest at or before; B at T3: its T2 row.
+    assert pd.isna(out["spend_30d"].iloc[3]) and pd.isna(out["plan"].iloc[3])
+    assert out["spend_30d"].iloc[4] == 20.0 and out["plan"].iloc[4] == "basic"
+    assert out["tickets_30d"].iloc[5] == 7 and out["plan"].iloc[5] == "pro"
+
+
+def test_online_store_holds_the_scoring_snapshot_and_services_name_a_models_features(store):
+    assert materialize_online(store, T2.to_pydatetime(), "feature_timestamp", batch=1) == 2
+    service = apply_model_service(store, "churn_model_v1", ["spend_30d", "plan", "eligible"], "test")
+    online = online_features(store, service, "customer_id", ["B", "A", "Z"], "feature_timestamp")
+    assert online["customer_id"].tolist() == ["B", "A", "Z"]
+    assert set(online.columns) == {"customer_id", "spend_30d", "plan", "eligible", "feature_timestamp"}
+    a, b, z = (online.set_index("customer_id").loc[c] for c in "ABZ")
+    assert a["spend_30d"] == 20.0 and a["plan"] == "basic" and a["feature_timestamp"] == T2
+    assert pd.isna(b["spend_30d"]) and b["feature_timestamp"] == T2
+    assert pd.isna(z["feature_timestamp"])  # unknown customer: no timestamp, caught by scoring
+
+
+def test_republishing_a_changed_schema_replaces_the_view(store):
+    from retention_assets.feature_store.repository import VIEW
+
+    narrower = pd.DataFrame({"customer_id": ["A"], "feature_timestamp": [T1], "spend_30d": [1.0]})
+    summary = publish(store, narrower, "customer_id", "feature_timestamp")
+    assert summary["features"] == ["spend_30d"]
+    assert [f.name for f in store.store().get_feature_view(VIEW).features] == ["spend_30d"]

@@ -1,0 +1,144 @@
+"""Bad input stops at the raw layer with the file, the column and the offending rows named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retention_assets.engine.duckdb import connect
+from retention_assets.core.errors import DataValidationError
+from retention_assets.features.raw import SourceSpec, validate_and_write
+
+
+def events_spec(path: Path, **overrides) -> SourceSpec:
+    base = dict(name="tx", path=path, file_format="csv", entity_key="cid", timestamp_columns=("ts",),
+                numeric_columns=("amount",), string_columns=("kind",))
+    base.update(overrides)
+    return SourceSpec(**base)
+
+
+def entity_spec(path: Path, **overrides) -> SourceSpec:
+    base = dict(name="customers", path=path, file_format="csv", entity_key="cid", unique_key=True,
+                keep_other_columns=True)
+    base.update(overrides)
+    return SourceSpec(**base)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def validate(spec: SourceSpec, tmp_path: Path) -> tuple[pd.DataFrame, object]:
+    target = tmp_path / "out" / f"{spec.name}.parquet"
+    report = validate_and_write(connect(), spec, target)
+    return pd.read_parquet(target), report
+
+
+def test_unparseable_timestamps_name_file_column_and_rows(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01T00:00:00Z,1,x\nb,not a date,2,x\nc,2026-13-45,3,x\n")
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    message = str(err.value)
+    assert str(path) in message and "'ts'" in message
+    assert err.value.rows == [2, 3]
+    assert "not a date" in message and "2026-13-45" in message
+
+
+def test_missing_key_column_is_named(tmp_path):
+    path = write(tmp_path, "tx.csv", "customer,ts,amount,kind\na,2026-01-01,1,x\n")
+    with pytest.raises(DataValidationError, match=r"column 'cid': the column is missing \(the file has customer, ts"):
+        validate(events_spec(path), tmp_path)
+
+
+def test_empty_file_is_rejected(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\n")
+    with pytest.raises(DataValidationError, match="no data rows"):
+        validate(events_spec(path), tmp_path)
+
+
+def test_missing_file_is_rejected(tmp_path):
+    with pytest.raises(DataValidationError, match="does not exist"):
+        validate(events_spec(tmp_path / "nope.csv"), tmp_path)
+
+
+def test_file_that_is_not_csv_gives_a_clear_error(tmp_path):
+    path = tmp_path / "tx.csv"
+    path.write_bytes(b"PAR1\x00\x01\x02garbage")
+    with pytest.raises(DataValidationError, match="cannot be read"):
+        validate(events_spec(path, file_format="parquet"), tmp_path)
+
+
+def test_empty_key_rows_are_listed(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,1,x\n,2026-01-02,2,x\n")
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    assert err.value.column == "cid" and err.value.rows == [2]
+
+
+def test_text_in_numeric_column_is_an_error_not_a_silent_null(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,1.5,x\nb,2026-01-02,twelve,x\nc,2026-01-02,,x\n")
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    assert err.value.column == "amount" and err.value.rows == [2] and err.value.examples == ["twelve"]
+
+
+def test_duplicate_entity_keys_are_rejected_with_their_rows(tmp_path):
+    path = write(tmp_path, "c.csv", "cid,plan\na,basic\nb,pro\na,pro\n")
+    with pytest.raises(DataValidationError) as err:
+        validate(entity_spec(path), tmp_path)
+    assert err.value.rows == [1, 3] and "duplicate" in str(err.value)
+
+
+def test_duplicate_keys_pass_when_a_policy_deduplicates_later(tmp_path):
+    path = write(tmp_path, "c.csv", "cid,plan\na,basic\nb,pro\na,pro\n")
+    table, report = validate(entity_spec(path, unique_key=False), tmp_path)
+    assert len(table) == 3 and report.duplicate_key_rows == 1
+
+
+def test_offsets_and_naive_timestamps_are_normalised_to_utc(tmp_path):
+    path = write(tmp_path, "tx.csv",
+                 "cid,ts,amount,kind\na,2026-03-01T10:00:00+02:00,1,x\nb,2026-03-01 10:00:00,1,x\nc,2026-03-01T08:00:00Z,1,x\n")
+    table, _ = validate(events_spec(path, naive_timezone="Europe/Berlin"), tmp_path)
+    expected = pd.Timestamp("2026-03-01T08:00:00Z")
+    assert str(table["ts"].dt.tz) == "UTC"
+    # +02:00 and Z are explicit; the naive value is Berlin winter time (UTC+1).
+    assert table["ts"].tolist() == [expected, pd.Timestamp("2026-03-01T09:00:00Z"), expected]
+
+
+def test_numbers_as_text_become_floats_and_the_repair_is_reported(tmp_path):
+    path = write(tmp_path, "c.csv", "cid,age,plan\n1,34,basic\n2,,pro\n")
+    table, report = validate(entity_spec(path), tmp_path)
+    assert table["age"].dtype == "float64" and pd.isna(table.loc[1, "age"])
+    assert table["cid"].tolist() == ["1", "2"]
+    assert table["plan"].tolist() == ["basic", "pro"]
+    assert any("age" in repair for repair in report.repairs)
+
+
+def test_failed_validation_leaves_the_previous_table_untouched(tmp_path):
+    good = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,1,x\n")
+    target = tmp_path / "out" / "tx.parquet"
+    validate_and_write(connect(), events_spec(good), target)
+    before = target.read_bytes()
+    bad = write(tmp_path, "bad.csv", "cid,ts,amount,kind\na,garbage,1,x\n")
+    with pytest.raises(DataValidationError):
+        validate_and_write(connect(), events_spec(bad), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["tx.parquet"]
+
+
+def test_parquet_timestamps_keep_their_instant_and_naive_ones_get_the_configured_zone(tmp_path):
+    aware = pd.DataFrame({"cid": ["a"], "ts": pd.to_datetime(["2026-03-01T10:00:00+02:00"]).tz_convert("UTC"),
+                          "amount": [1.0], "kind": ["x"]})
+    aware.to_parquet(tmp_path / "aware.parquet")
+    naive = aware.assign(ts=pd.to_datetime(["2026-03-01T10:00:00"]))
+    naive.to_parquet(tmp_path / "naive.parquet")
+    spec = dict(file_format="parquet", naive_timezone="America/New_York")
+    got_aware, report = validate(events_spec(tmp_path / "aware.parquet", **spec), tmp_path)
+    assert got_aware["ts"].item() == pd.Timestamp("2026-03-01T08:00:00Z")
+    assert report.repairs == []  # already tz-aware: nothing to repair
+    got_naive, _ = validate(events_spec(tmp_path / "naive.parquet", name="n", **spec), tmp_path)
+    assert got_naive["ts"].item() == pd.Timestamp("2026-03-01T15:00:00Z")

@@ -1,0 +1,99 @@
+"""Model training: validation scheme, preprocessing inside the pipeline, metrics, risk tiers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_assets.features.leakage import single_feature_auc, single_feature_auc_by_group, too_predictive
+from retention_assets.model.training import best_f1_threshold, fit_churn_model, risk_tier
+
+T1, T2 = pd.Timestamp("2026-04-30", tz="UTC"), pd.Timestamp("2026-05-30", tz="UTC")
+
+
+def synthetic(n: int = 600, seed: int = 0, cutoffs=(T1, T2)) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "signal": signal,
+        "noise": rng.normal(size=n),
+        "plan": rng.choice(["basic", "pro"], n),
+        "feature_timestamp": np.resize(np.array(cutoffs, dtype=object), n),
+    })
+    frame.loc[rng.random(n) < 0.1, "signal"] = np.nan
+    logits = 1.5 * frame["signal"].fillna(0) + (frame["plan"] == "basic") * 0.8 - 1.2
+    frame["churned"] = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(int)
+    return frame
+
+
+def test_two_cutoffs_validate_out_of_time_and_one_uses_cross_validation():
+    two = fit_churn_model(synthetic(), ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                          candidates=("logistic_regression",))
+    one = fit_churn_model(synthetic(cutoffs=(T1,)), ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                          candidates=("logistic_regression",))
+    assert two.validation == "out_of_time" and two.metrics["n_validation"] == 300
+    assert one.validation == "stratified_cv" and one.metrics["n_validation"] == 600
+
+
+def test_model_learns_the_signal_and_reports_metrics():
+    model = fit_churn_model(synthetic(2000), ["signal", "noise", "plan"], "churned", "feature_timestamp")
+    assert model.metrics["roc_auc"] > 0.75
+    assert set(model.candidate_metrics) == {"logistic_regression", "gradient_boosting"}
+    assert model.model_name == max(model.candidate_metrics, key=lambda k: model.candidate_metrics[k]["roc_auc"])
+    for name in ("pr_auc", "brier", "precision", "recall", "threshold"):
+        assert 0 <= model.metrics[name] <= 1
+    assert next(iter(model.feature_importance)) == "signal"
+
+
+def test_preprocessing_is_fitted_inside_the_pipeline_and_handles_unseen_values():
+    train = synthetic(400)
+    model = fit_churn_model(train, ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                            candidates=("logistic_regression",))
+    scaler = model.pipeline.named_steps["preprocess"].named_transformers_["numeric"].named_steps["scale"]
+    imputed = train["signal"].fillna(train["signal"].median())
+    assert scaler.mean_[0] == pytest.approx(imputed.mean())  # fitted on the training rows given
+    unseen = pd.DataFrame({"signal": [np.nan], "noise": [0.0], "plan": ["enterprise"],
+                           "feature_timestamp": [T2]})
+    assert 0 < model.predict_proba(unseen)[0] < 1
+
+
+def test_single_class_training_rows_are_refused():
+    frame = synthetic().assign(churned=0)
+    with pytest.raises(ValueError, match="single label class"):
+        fit_churn_model(frame, ["signal"], "churned", "feature_timestamp")
+
+
+def test_best_f1_threshold_separates_perfectly_separable_scores():
+    y = np.array([0, 0, 0, 1, 1])
+    threshold = best_f1_threshold(y, np.array([0.1, 0.2, 0.3, 0.7, 0.9]))
+    assert 0.3 < threshold <= 0.7
+
+
+def test_risk_tiers_follow_the_bounds():
+    assert risk_tier(np.array([0.1, 0.3, 0.6]), 0.2, 0.5).tolist() == ["low", "medium", "high"]
+
+
+def test_single_feature_auc_flags_a_copy_of_the_label_but_not_noise():
+    frame = synthetic(1000)
+    frame["copy_of_label"] = frame["churned"] * 2.0 + 1
+    aucs = single_feature_auc(frame, ["signal", "noise", "plan", "copy_of_label"], "churned")
+    flagged = [f.column for f in too_predictive(aucs, 0.95)]
+    assert flagged == ["copy_of_label"]
+
+
+def test_a_high_cardinality_identifier_cannot_memorise_the_labels():
+    frame = synthetic(1000)
+    frame["row_id"] = [f"id{i}" for i in range(len(frame))]
+    aucs = single_feature_auc(frame, ["row_id"], "churned").set_index("feature")["auc"]
+    assert aucs["row_id"] < 0.6
+
+
+def test_a_leak_at_one_cutoff_is_found_even_when_pooling_hides_it():
+    frame = synthetic(1000)
+    at_t2 = frame["feature_timestamp"] == T2
+    frame["export_column"] = np.where(at_t2, frame["churned"], np.random.default_rng(1).integers(0, 2, len(frame)))
+    pooled = single_feature_auc(frame, ["export_column"], "churned")["auc"].item()
+    grouped = single_feature_auc_by_group(frame, ["export_column"], "churned", "feature_timestamp")
+    assert pooled < 0.95 < grouped["auc"].item()
+    assert grouped["scope"].item() == str(T2)
