@@ -1,7 +1,8 @@
 """The one place that assembles assets, checks, jobs, schedules and resources.
 
 The asset graph is generated from the settings file (`RETENTION_SETTINGS`, default: the embedded
-sample), so the same code location runs on any user's sources.
+sample), so the same code location runs on any user's sources; the profile (`RETENTION_PROFILE`)
+chooses the engine, the services and the executor, in `build_resources` and `build_definitions`.
 """
 
 from __future__ import annotations
@@ -20,55 +21,55 @@ from retention_assets.assets.raw import build_raw_assets
 from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
-from retention_assets.profiles import build_profile
-from retention_assets.resources.compute import DuckDBCompute
+from retention_assets.profiles import ServiceProfile, build_profile
+from retention_assets.resources.compute import DuckDBEngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
-from retention_assets.resources.storage import AtomicFileIOManager, LocalTableStorage
+from retention_assets.resources.storage import AtomicFileIOManager
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings, current_settings
 
 
-def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_assets(settings: Settings, profile: ServiceProfile) -> list[dg.AssetsDefinition]:
+    kinds = profile.table_kinds
     return [
-        *build_raw_assets(settings),
+        *build_raw_assets(settings, kinds),
         *build_exploration_assets(settings),
-        *build_bronze_event_assets(settings),
-        *build_text_assets(settings),
-        build_bronze_entity_asset(settings),
-        build_silver_asset(settings),
-        *build_gold_assets(settings),
-        *build_feature_store_assets(settings),
-        *build_model_assets(settings),
+        *build_bronze_event_assets(settings, kinds),
+        *build_text_assets(settings, kinds),
+        build_bronze_entity_asset(settings, kinds),
+        build_silver_asset(settings, kinds),
+        *build_gold_assets(settings, kinds),
+        *build_feature_store_assets(settings, kinds),
+        *build_model_assets(settings, kinds),
         *build_monitoring_assets(settings),
     ]
 
 
-def build_resources(settings: Settings, profile: str | None = None) -> dict[str, object]:
-    """Parquet files under the data directory and DuckDB for set-based transforms on every profile;
-    MLflow and Feast endpoints from the profile (`RETENTION_PROFILE`: local, the embedded default, or
-    production: Postgres and Redis)."""
-    base = settings.data_path / "tables"
-    services = build_profile(settings.data_path, profile)
+def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, object]:
+    """The engine and its tables, the small-object store, MLflow and Feast, as the profile says."""
+    tables = settings.data_path / "tables"
     return {
-        "io_manager": AtomicFileIOManager(base_dir=str(base)),
-        "tables": LocalTableStorage(base_dir=str(base)),
-        "compute": DuckDBCompute(),
-        "tracking": MlflowTracking(tracking_uri=services.mlflow_tracking_uri,
-                                   artifact_location=services.mlflow_artifact_location),
-        "feast": FeatureStoreResource(project=services.feast_project, repo_path=services.feast_repo_path,
-                                      registry=services.feast_registry, online_store=services.feast_online_store),
+        "io_manager": AtomicFileIOManager(base_dir=str(tables)),
+        "compute": DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp")),
+        "tracking": MlflowTracking(tracking_uri=profile.mlflow_tracking_uri,
+                                   artifact_location=profile.mlflow_artifact_location),
+        "feast": FeatureStoreResource(project=profile.feast_project, repo_path=profile.feast_repo_path,
+                                      registry=profile.feast_registry, online_store=profile.feast_online_store),
     }
 
 
 def build_definitions(settings: Settings, profile: str | None = None) -> dg.Definitions:
+    services = build_profile(settings.data_path, profile)
     jobs, schedules, sensors = build_automation(settings)
+    executor = dg.in_process_executor if services.executor == "in_process" else dg.multiprocess_executor
     return dg.Definitions(
-        assets=build_assets(settings),
+        assets=build_assets(settings, services),
         asset_checks=[*build_checks(settings), *build_monitoring_checks(settings)],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
-        resources=build_resources(settings, profile),
+        resources=build_resources(settings, services),
+        executor=executor,
     )
 
 

@@ -39,14 +39,26 @@ DAGSTER_URL_ENV_VAR = "RETENTION_DAGSTER_PG_URL"
 PRODUCTION_DAGSTER_HOME = Path(__file__).resolve().parent.parent / "deploy" / "production"
 
 
+EXECUTOR_ENV_VAR = "RETENTION_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess")
+
+
 class ServiceProfile(BaseModel):
     name: Literal["local", "production"]
+    engine: Literal["duckdb"] = "duckdb"
+    table_format: Literal["parquet"] = "parquet"
+    executor: Literal["in_process", "multiprocess"] = "in_process"
     mlflow_tracking_uri: str
     mlflow_artifact_location: str
     feast_project: str
     feast_repo_path: str
     feast_registry: str
     feast_online_store: dict[str, str]
+
+    @property
+    def table_kinds(self) -> set[str]:
+        """What the UI shows as the kinds of the assets whose tables the engine writes."""
+        return {self.engine, self.table_format}
 
     def tracking(self, experiment: str = "retention-churn", model: str = "churn_model") -> TrackingConfig:
         return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment, model)
@@ -63,22 +75,33 @@ def profile_name(name: str | None = None) -> str:
     return chosen
 
 
+def executor_name() -> str:
+    """How a run's steps execute: all in one process (the default: one import of the heavy libraries per
+    run, as fast as the CLI) or one process per step (`RETENTION_EXECUTOR=multiprocess`: isolation and
+    parallel steps, at the price of every step re-importing the code location)."""
+    chosen = os.environ.get(EXECUTOR_ENV_VAR) or "in_process"
+    if chosen not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV_VAR}={chosen!r} is not an executor; choose one of {', '.join(EXECUTORS)}")
+    return chosen
+
+
 def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
     """The endpoints of a profile for a project whose outputs live in `data_path`."""
     chosen = profile_name(name)
+    executor = executor_name()
     feast_dir = data_path / "feast"
     artifacts = (data_path / "mlflow" / "artifacts").as_uri()
     project = os.environ.get("RETENTION_FEAST_PROJECT", "retention")
     if chosen == "local":
         return ServiceProfile(
-            name="local", mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
+            name="local", executor=executor, mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_location=artifacts, feast_project=project, feast_repo_path=str(feast_dir),
             feast_registry=str(feast_dir / "registry.db"),
             feast_online_store={"type": "sqlite", "path": str(feast_dir / "online_store.db")},
         )
     server = postgres_server()
     return ServiceProfile(
-        name="production",
+        name="production", executor=executor,
         mlflow_tracking_uri=f"{server}/{os.environ.get('RETENTION_MLFLOW_DB', 'retention_mlflow')}",
         mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS", artifacts),
         feast_project=project, feast_repo_path=str(feast_dir),

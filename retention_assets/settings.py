@@ -215,6 +215,19 @@ class ModelSettings(_Strict):
     low_importance_threshold: float = Field(
         default=0.0, description="Features with permutation importance at or below this become proposed drops."
     )
+    max_training_rows: int = Field(
+        default=250_000, ge=1000,
+        description="The model is fitted on at most this many training rows (a seeded sample beyond it): a "
+        "gradient-boosted model gains little from more rows and the frame must fit in memory.",
+    )
+    leakage_probe_rows: int = Field(
+        default=200_000, ge=1000,
+        description="Training rows the value-based leakage probes look at (a seeded sample beyond it).",
+    )
+    feast_verify_rows: int = Field(
+        default=2000, ge=10,
+        description="Training rows re-read through Feast's get_historical_features to prove the training set.",
+    )
 
 
 class BusinessSettings(_Strict):
@@ -249,6 +262,10 @@ class MonitoringSettings(_Strict):
         "performance signal.",
     )
     min_cohort_rows: int = Field(default=200, ge=10, description="Matured cohorts smaller than this are not judged.")
+    current_rows: int = Field(
+        default=100_000, ge=1000,
+        description="Scoring rows compared with the reference for drift (a seeded sample beyond it).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringSettings":
@@ -272,6 +289,11 @@ class ExplorationSettings(_Strict):
     hash_buckets: int = Field(default=32, ge=2)
     text_components: int = Field(default=8, ge=1, le=64)
     text_max_features: int = Field(default=2000, ge=10)
+    text_fit_rows: int = Field(
+        default=200_000, ge=100,
+        description="Texts the TF-IDF + SVD model is fitted on (a seeded sample of those written by the earliest "
+        "cutoff beyond it); every text is then projected.",
+    )
     profile_sample_rows: int = Field(default=200_000, ge=1000)
 
 
@@ -347,6 +369,12 @@ class Settings(_Strict):
     def source_paths(self) -> list[Path]:
         """Every declared source file, resolved."""
         return [self.resolve(self.entity.path), *(self.resolve(e.path) for e in self.events.values())]
+
+    @property
+    def entity_date_columns(self) -> list[str]:
+        """Entity dates that become "days since" features (the declared dates and the signup column)."""
+        entity = self.entity
+        return list(dict.fromkeys([*entity.date_columns, *([entity.signup_column] if entity.signup_column else [])]))
 
     @property
     def activity_sources(self) -> list[str]:

@@ -1,24 +1,12 @@
-"""bronze_entity: the cleaned entity table (duplicate policy, type fixes, capping, imputation)."""
+"""bronze_entity: the cleaned entity table (duplicate policy, type fixes, capping, imputation, text)."""
 
 import dagster as dg
-import pandas as pd
 
-from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
-from retention_assets.assets.metadata import table_metadata
-from retention_assets.assets.raw import raw_name
-from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.core.names import BRONZE_ENTITY, RECOMMENDATIONS, raw_name
+from retention_assets.exploration.recommendations import REGISTRY_FILE
+from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
-
-BRONZE_ENTITY = "bronze_entity"
-
-
-def label_only_columns(settings: Settings, plan: dict) -> list[str]:
-    """Entity columns that hold the label: they never become features."""
-    from retention_assets.exploration.plan import effective_target
-
-    label = settings.label
-    target = effective_target(plan, settings.entity.name, label.target_column if label.kind == "target_column" else None)
-    return [c for c in (target, label.label_timestamp_column if target else None) if c]
 
 
 def _report_markdown(report: dict) -> str:
@@ -33,55 +21,51 @@ def _report_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def build_bronze_entity_asset(settings: Settings) -> dg.AssetsDefinition:
+def build_bronze_entity_asset(settings: Settings, table_kinds: set[str]) -> dg.AssetsDefinition:
     entity = settings.entity
+    exploration = settings.exploration
 
-    @dg.asset(name=BRONZE_ENTITY, group_name="bronze_entity", deps=[dg.AssetKey(raw_name(entity.name))],
-              ins={"plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
+    @dg.asset(name=BRONZE_ENTITY, group_name="bronze_entity", deps=[raw_name(entity.name)],
+              ins={"plan": dg.AssetIn(RECOMMENDATIONS)}, kinds=table_kinds,
               description="The entity table cleaned: one row per key, capped outliers, imputed gaps, typed columns.")
-    def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, plan: dict) -> dg.Output[pd.DataFrame]:
-        from retention_assets.features.entity import CleaningPlan, clean_entity
-        from retention_assets.exploration.plan import layer_recommendations
+    def _asset(context: dg.AssetExecutionContext, compute: EngineResource, plan: dict) -> dg.MaterializeResult:
+        from retention_assets.exploration.plan import RunPlan
         from retention_assets.exploration.recommendations import mark_applied
+        from retention_assets.features.entity import CleaningPlan, clean_entity_table
+        from retention_assets.features.labels import label_definition
+        from retention_assets.features.text import replace_text_with_components
 
-        raw = pd.read_parquet(tables.table_path(raw_name(entity.name)))
-        label_columns = label_only_columns(settings, plan)
-        excluded = [c for c in plan.get("excluded", {}).get(entity.name, []) if c != entity.entity_key]
-        raw = raw.drop(columns=[c for c in (*label_columns, *excluded) if c in raw.columns])
-        passthrough = tuple(entity.date_columns) + ((entity.signup_column,) if entity.signup_column else ())
-        recs = layer_recommendations(plan, "bronze_entity", entity.name)
-        cleaned, report = clean_entity(
-            raw, entity.entity_key, CleaningPlan.from_recommendations(recs), duplicate_policy=entity.duplicate_keys,
-            order_by=entity.order_by, passthrough=passthrough,
-        )
-        cleaned, text_applied = _text_components(cleaned, entity.entity_key, entity.name, recs, settings)
-        applied = sorted([*report.applied, *text_applied])
-        mark_applied(settings.findings_path / REGISTRY_FILE, applied)
-        if report.duplicates_dropped:
-            context.log.warning(f"dropped {report.duplicates_dropped} duplicate key row(s) ({entity.duplicate_keys})")
-        report_dict = report.to_dict()
-        return dg.Output(cleaned, metadata=table_metadata(
-            cleaned,
-            cleaning=dg.MetadataValue.md(_report_markdown(report_dict)),
-            cleaning_statistics=dg.MetadataValue.json(report_dict),
-            applied_recommendations=dg.MetadataValue.json(applied),
-            excluded_by_review=dg.MetadataValue.json(excluded),
-        ))
+        run_plan = RunPlan.from_dict(plan)
+        definition = label_definition(settings, run_plan)
+        label_columns = [c for c in (definition.target_column, definition.label_timestamp_column) if c]
+        excluded = [c for c in run_plan.excluded_columns(entity.name) if c != entity.entity_key]
+        recs = run_plan.active("bronze_entity", entity.name)
+        with compute.engine() as engine:
+            report = clean_entity_table(
+                engine, relation=engine.relation(raw_name(entity.name)), key=entity.entity_key,
+                plan=CleaningPlan.from_recommendations(recs), target=BRONZE_ENTITY,
+                duplicate_policy=entity.duplicate_keys, order_by=entity.order_by,
+                passthrough=tuple(settings.entity_date_columns), drop=tuple(dict.fromkeys([*label_columns, *excluded])),
+            )
+            text_applied = []
+            for rec in recs:
+                if rec.action == "text_svd" and rec.column in engine.column_types(engine.relation(BRONZE_ENTITY)):
+                    replace_text_with_components(
+                        engine, table=BRONZE_ENTITY, key=entity.entity_key, source=entity.name, column=rec.column,
+                        n_components=int(rec.params.get("components", exploration.text_components)),
+                        max_features=exploration.text_max_features, fit_rows=exploration.text_fit_rows)
+                    text_applied.append(rec.id)
+            applied = sorted([*report.applied, *text_applied])
+            mark_applied(settings.findings_path / REGISTRY_FILE, applied)
+            if report.duplicates_dropped:
+                context.log.warning(f"dropped {report.duplicates_dropped} duplicate key row(s) ({entity.duplicate_keys})")
+            report_dict = report.to_dict()
+            return dg.MaterializeResult(metadata=stored_table_metadata(
+                engine, BRONZE_ENTITY,
+                cleaning=dg.MetadataValue.md(_report_markdown(report_dict)),
+                cleaning_statistics=dg.MetadataValue.json(report_dict),
+                applied_recommendations=dg.MetadataValue.json(applied),
+                excluded_by_review=dg.MetadataValue.json(excluded),
+            ))
 
     return _asset
-
-
-def _text_components(frame: pd.DataFrame, key: str, source: str, recs, settings: Settings):
-    """Replace accepted free-text entity columns by their TF-IDF + SVD components."""
-    from retention_assets.features.text import entity_text_features, fit_text_model
-
-    applied = []
-    for rec in recs:
-        if rec.action != "text_svd" or rec.column not in frame:
-            continue
-        model = fit_text_model(frame[rec.column], rec.column, n_components=settings.exploration.text_components,
-                               max_features=settings.exploration.text_max_features)
-        components = entity_text_features(frame, key, source, rec.column, model)
-        frame = frame.drop(columns=[rec.column]).merge(components, on=key, how="left", validate="one_to_one")
-        applied.append(rec.id)
-    return frame, applied

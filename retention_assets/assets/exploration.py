@@ -7,18 +7,12 @@ asset's value) so every layer of the run follows the same decisions.
 
 import dagster as dg
 
-from retention_assets.assets.raw import TIMELINE, raw_name
-from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.core.names import MULTI_FINDINGS, RECOMMENDATIONS, TIMELINE, findings_name, raw_name
+from retention_assets.exploration.recommendations import REGISTRY_FILE
+from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
 
 EXPLORATION_GROUP = "exploration"
-MULTI_FINDINGS = "multi_dataset_findings"
-RECOMMENDATIONS = "recommendations"
-REGISTRY_FILE = "recommendations.yaml"
-
-
-def findings_name(source: str) -> str:
-    return f"findings_{source}"
 
 
 def declared_roles(settings: Settings) -> dict[str, dict[str, list[str] | None]]:
@@ -46,20 +40,20 @@ def _findings_asset(settings: Settings, source: str) -> dg.AssetsDefinition:
     @dg.asset(name=findings_name(source), group_name=EXPLORATION_GROUP, deps=[dg.AssetKey(raw_name(source))],
               ins={"timeline": dg.AssetIn(TIMELINE)}, kinds={"pandas", "yaml"},
               description=f"Profile of {source} from its values, written as {source}_findings.yaml for review.")
-    def _asset(context: dg.AssetExecutionContext, tables: LocalTableStorage, timeline: dict):
-        import pandas as pd
-
-        from retention_assets.exploration.findings import load_findings, write_findings
-        from retention_assets.exploration.profiling import profile_frame
+    def _asset(context: dg.AssetExecutionContext, compute: EngineResource, timeline: dict):
         from retention_assets.core.timeline import Timeline
+        from retention_assets.exploration.findings import load_findings, write_findings
+        from retention_assets.exploration.profiling import profile_relation
+        from retention_assets.features.raw import user_columns_relation
 
-        frame = pd.read_parquet(tables.table_path(raw_name(source)))
-        profile = profile_frame(
-            frame, source, str(settings.resolve(_source_path(settings, source))),
-            reference_time=Timeline.from_dict(timeline).as_of,
-            outlier_iqr_multiplier=settings.entity.outlier_iqr_multiplier,
-            sample_rows=settings.exploration.profile_sample_rows,
-        )
+        with compute.engine() as engine:
+            profile = profile_relation(
+                engine, user_columns_relation(engine, raw_name(source)), source,
+                str(settings.resolve(_source_path(settings, source))),
+                reference_time=Timeline.from_dict(timeline).as_of,
+                outlier_iqr_multiplier=settings.entity.outlier_iqr_multiplier,
+                sample_rows=settings.exploration.profile_sample_rows,
+            )
         path = write_findings(profile, settings.findings_path)
         findings = load_findings(path)
         edits = sum(1 for c in findings.columns if (findings.data["columns"][c].get("review") or {}).get("type")
@@ -92,18 +86,13 @@ def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               ins={f"profile_{s}": dg.AssetIn(findings_name(s)) for s in sources},
               description="Which keys join which tables, with match rates and cardinality "
                           "(multi_dataset_findings.yaml).")
-    def multi_dataset_findings(tables: LocalTableStorage, **profiles):
-        import pandas as pd
-
+    def multi_dataset_findings(compute: EngineResource, **profiles):
         from retention_assets.exploration.findings import load_multi_findings, write_multi_findings
         from retention_assets.exploration.profiling import profile_relationships
 
         by_name = {name.removeprefix("profile_"): profile for name, profile in profiles.items()}
-        frames = {}
-        for name, profile in by_name.items():  # only identifier columns are needed to relate tables
-            ids = [c for c, col in profile.columns.items() if col.type == "identifier"]
-            frames[name] = pd.read_parquet(tables.table_path(raw_name(name)), columns=ids) if ids else pd.DataFrame()
-        relationships = profile_relationships(frames, by_name)
+        with compute.engine() as engine:
+            relationships = profile_relationships(engine, {n: engine.relation(raw_name(n)) for n in by_name}, by_name)
         path = write_multi_findings(by_name, relationships, settings.findings_path)
         multi = load_multi_findings(path)
         table = ["| left | right | cardinality | left match | right match |", "|---|---|---|---|---|"] + [
@@ -141,15 +130,14 @@ def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             counts[rec.status] = counts.get(rec.status, 0) + 1
         table = ["| id | status | rationale |", "|---|---|---|"] + [
             f"| {r.id} | {r.status} | {r.rationale} |" for r in recs]
-        deselected = [n for n, sel in plan["selected"].items() if not sel]
-        if deselected:
-            context.log.warning(f"deselected in the findings: {deselected}; their features are not built")
-        return dg.Output(plan, metadata={
+        if plan.deselected:
+            context.log.warning(f"deselected in the findings: {plan.deselected}; their features are not built")
+        return dg.Output(plan.to_dict(), metadata={
             "registry_file": dg.MetadataValue.path(str(registry)),
-            "version": dg.MetadataValue.text(plan["recommendations_version"]),
+            "version": dg.MetadataValue.text(plan.recommendations_version),
             "by_status": dg.MetadataValue.json(counts),
             "recommendations": dg.MetadataValue.md("\n".join(table)),
-            "findings_versions": dg.MetadataValue.json(plan["findings_versions"]),
+            "findings_versions": dg.MetadataValue.json(plan.findings_versions),
         })
 
     return [*findings_assets, multi_dataset_findings, recommendations]

@@ -1,87 +1,98 @@
-"""feature_store: gold published to Feast, the training set read back as of each cutoff, the online store.
+"""feature_store: gold published to Feast, the training set as of each cutoff, the champion's online features.
 
-Training reads `get_historical_features` with one entity row per (customer, cutoff), so every row
-gets the features as of its own timestamp; scoring and serving read the online store.
+The training set is the point-in-time join on the engine (one row per customer and cutoff, features
+as of that cutoff), proven equal to Feast's own get_historical_features by a blocking check. The
+online store holds the champion's features as of the scoring time, for serving.
 """
 
 import dagster as dg
-import pandas as pd
 
-from retention_assets.assets.gold import GOLD
-from retention_assets.assets.metadata import table_metadata
-from retention_assets.assets.raw import TIMELINE
+from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.core.names import CHAMPION, GOLD, ONLINE, PUBLISHED, TIMELINE, TRAINING_SET
+from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
+from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
 FEATURE_STORE_GROUP = "feature_store"
-PUBLISHED = "feast_features"
-TRAINING_SET = "training_set"
-ONLINE = "online_features"
 
 
-def build_feature_store_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_feature_store_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
 
-    @dg.asset(name=PUBLISHED, group_name=FEATURE_STORE_GROUP, ins={"gold": dg.AssetIn(GOLD)}, kinds={"feast", "parquet"},
+    @dg.asset(name=PUBLISHED, group_name=FEATURE_STORE_GROUP, deps=[GOLD], kinds={"feast", "parquet"},
               description="Gold features (labels removed) written as the Feast file source; the entity, source and "
                           "the churn_features view applied to the registry.")
-    def feast_features(feast: FeatureStoreResource, gold: pd.DataFrame) -> dg.Output[dict]:
-        from retention_assets.feature_store.repository import publish
-        from retention_assets.features.gold import ROW_ROLE
-        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL, LABEL_AVAILABLE, LABEL_TIMESTAMP
+    def feast_features(feast: FeatureStoreResource, compute: EngineResource) -> dg.Output[dict]:
+        from retention_assets.core.columns import FEATURE_TIMESTAMP
+        from retention_assets.feature_store.repository import publish, source_sql, source_timestamps
 
-        features = gold.drop(columns=[LABEL, LABEL_TIMESTAMP, LABEL_AVAILABLE, ROW_ROLE])
         config = feast.config()
-        summary = publish(config, features, key, FEATURE_TIMESTAMP)
-        stamps = features[FEATURE_TIMESTAMP].value_counts().sort_index()
-        return dg.Output(summary, metadata=table_metadata(
-            features,
-            feast_project=dg.MetadataValue.text(config.project),
-            feature_view=dg.MetadataValue.text(summary["view"]),
-            feature_count=dg.MetadataValue.int(len(summary["features"])),
-            rows_by_feature_timestamp=dg.MetadataValue.json({str(k): int(v) for k, v in stamps.items()}),
-            offline_source=dg.MetadataValue.path(summary["source"]),
-            registry=dg.MetadataValue.text(config.registry),
-            feast_repo=dg.MetadataValue.path(config.repo_path),
-        ))
+        with compute.engine() as engine:
+            published = publish(config, engine, source_sql(engine, GOLD), key, FEATURE_TIMESTAMP)
+            stamps = source_timestamps(engine, config)
+        summary = {"project": published.project, "view": published.view, "features": list(published.features),
+                   "source": published.source, "rows": published.rows, "registry": published.registry}
+        return dg.Output(summary, metadata={
+            "dagster/row_count": dg.MetadataValue.int(published.rows),
+            "feast_project": dg.MetadataValue.text(config.project),
+            "feature_view": dg.MetadataValue.text(published.view),
+            "feature_count": dg.MetadataValue.int(len(published.features)),
+            "rows_by_feature_timestamp": dg.MetadataValue.json({t.isoformat(): int(n) for t, n in stamps}),
+            "offline_source": dg.MetadataValue.path(published.source),
+            "registry": dg.MetadataValue.text(config.registry),
+            "feast_repo": dg.MetadataValue.path(config.repo_path),
+        })
 
-    @dg.asset(name=TRAINING_SET, group_name=FEATURE_STORE_GROUP, ins={"gold": dg.AssetIn(GOLD)}, deps=[PUBLISHED],
-              kinds={"feast", "parquet"},
-              description="Training rows (customer, cutoff, label) with features from Feast get_historical_features: "
-                          "each row gets the feature values as of its own cutoff.")
-    def training_set(feast: FeatureStoreResource, gold: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.feature_store.repository import historical_features
-        from retention_assets.features.gold import feature_columns, training_rows
-        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL
+    @dg.asset(name=TRAINING_SET, group_name=FEATURE_STORE_GROUP, deps=[GOLD, PUBLISHED], kinds={"feast", *table_kinds},
+              description="Training rows (customer, cutoff, label) with the features as of each row's own cutoff from "
+                          "the feature store's offline source: a point-in-time join, checked against Feast's "
+                          "get_historical_features.")
+    def training_set(feast: FeatureStoreResource, compute: EngineResource) -> dg.MaterializeResult:
+        from retention_assets.feature_store.training_set import build_training_set, cutoff_rates
 
-        train = training_rows(gold)
-        features = feature_columns(gold, key)
-        entity_rows = train.drop(columns=features)
-        frame = historical_features(feast.config(), entity_rows, key, FEATURE_TIMESTAMP, features)
-        frame = frame[list(train.columns)].astype(train.dtypes.to_dict())
-        rates = frame.groupby(frame[FEATURE_TIMESTAMP].astype(str))[LABEL].agg(["size", "mean"])
-        return dg.Output(frame, metadata=table_metadata(
-            frame, rows_by_cutoff=dg.MetadataValue.json({k: int(v) for k, v in rates["size"].items()}),
-            churn_rate_by_cutoff=dg.MetadataValue.json({k: round(float(v), 4) for k, v in rates["mean"].items()}),
-        ))
+        config = feast.config()
+        with compute.engine() as engine:
+            build_training_set(engine, gold_table=GOLD, source=engine.file_relation(config.source_path, "parquet"),
+                               key=key, target=TRAINING_SET)
+            rates = cutoff_rates(engine, TRAINING_SET)
+            return dg.MaterializeResult(metadata=stored_table_metadata(
+                engine, TRAINING_SET,
+                rows_by_cutoff=dg.MetadataValue.json({c: n for c, n, _ in rates}),
+                churn_rate_by_cutoff=dg.MetadataValue.json({c: round(r, 4) for c, _, r in rates}),
+            ))
 
-    @dg.asset(name=ONLINE, group_name=FEATURE_STORE_GROUP, deps=[PUBLISHED], ins={"timeline": dg.AssetIn(TIMELINE)},
-              kinds={"feast"},
-              description="The scoring snapshot (features as of the as-of time) materialized to the online store.")
-    def online_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource, timeline: dict) -> dg.Output[dict]:
-        from retention_assets.feature_store.repository import VIEW, materialize_online
-        from retention_assets.features.labels import FEATURE_TIMESTAMP
+    @dg.asset(name=ONLINE, group_name=FEATURE_STORE_GROUP, deps=[PUBLISHED, CHAMPION],
+              ins={"timeline": dg.AssetIn(TIMELINE)}, kinds={"feast"},
+              description="The champion's features as of the scoring time, written to the online store through its "
+                          "own view (only the features it reads) for serving.")
+    def online_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource, tracking: MlflowTracking,
+                        compute: EngineResource, timeline: dict) -> dg.Output[dict]:
+        from retention_assets.core.columns import FEATURE_TIMESTAMP
         from retention_assets.core.timeline import Timeline
+        from retention_assets.feature_store.repository import materialize_online, online_view_name, service_features
+        from retention_assets.model.serving import model_service
+        from retention_assets.model.tracking import champion_version
 
         as_of = Timeline.from_dict(timeline).as_of
-        config = feast.config()
-        customers = materialize_online(config, as_of, FEATURE_TIMESTAMP)
-        context.log.info(f"wrote {customers} customers of {VIEW} as of {as_of.isoformat()} to "
-                         f"{config.online_store['type']}")
-        summary = {"view": VIEW, "as_of": as_of.isoformat(), "online_store": config.online_store["type"],
-                   "project": config.project, "customers": customers}
+        config, tracking_config = feast.config(), tracking.config()
+        version = champion_version(tracking_config)
+        if version is None:
+            raise dg.Failure("no model holds the champion alias yet: materialize churn_model and champion_model first")
+        service = model_service(tracking_config, version)
+        with compute.engine() as engine:
+            customers = materialize_online(config, engine, service, as_of, key, FEATURE_TIMESTAMP)
+        features = service_features(config, service)
+        context.log.info(f"wrote {customers} customers x {len(features)} features of {service} as of "
+                         f"{as_of.isoformat()} to {config.online_store['type']}")
+        summary = {"service": service, "view": online_view_name(service), "model_version": version,
+                   "as_of": as_of.isoformat(), "online_store": config.online_store["type"], "project": config.project,
+                   "customers": customers, "features": len(features)}
         return dg.Output(summary, metadata={
             "customers": dg.MetadataValue.int(customers),
+            "features": dg.MetadataValue.int(len(features)),
+            "feature_service": dg.MetadataValue.text(service),
+            "model_version": dg.MetadataValue.text(version),
             "as_of": dg.MetadataValue.text(summary["as_of"]),
             "online_store": dg.MetadataValue.json(config.online_store),
             "feast_project": dg.MetadataValue.text(config.project),

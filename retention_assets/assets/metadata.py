@@ -1,4 +1,4 @@
-"""The metadata every asset shows: row count, schema, a preview and its as-of timestamp."""
+"""The metadata every asset shows: row count, schema, a preview, where the table lives and its as-of time."""
 
 from typing import Any
 
@@ -13,21 +13,39 @@ def schema_metadata(dtypes: dict[str, str]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()])
 
 
-def preview_markdown(frame: pd.DataFrame) -> str:
+def preview_markdown(frame: pd.DataFrame, columns: int | None = None) -> str:
     shown = frame.head(PREVIEW_ROWS)
+    total = columns if columns is not None else frame.shape[1]
     if shown.shape[1] > PREVIEW_COLUMNS:
         shown = shown.iloc[:, :PREVIEW_COLUMNS]
     text = shown.to_markdown(index=False, floatfmt=".4g")
-    if frame.shape[1] > PREVIEW_COLUMNS:
-        text += f"\n\n_{frame.shape[1] - PREVIEW_COLUMNS} more columns not shown_"
+    if total > PREVIEW_COLUMNS:
+        text += f"\n\n_{total - PREVIEW_COLUMNS} more columns not shown_"
     return text
 
 
 def table_metadata(frame: pd.DataFrame, as_of: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Metadata of a small table computed in memory (monitoring tables, summaries)."""
     metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(len(frame)),
         "dagster/column_schema": schema_metadata({c: str(t) for c, t in frame.dtypes.items()}),
         "preview": dg.MetadataValue.md(preview_markdown(frame)),
+    }
+    if as_of:
+        metadata["as_of"] = dg.MetadataValue.text(as_of)
+    metadata.update(extra)
+    return metadata
+
+
+def stored_table_metadata(engine, table: str, as_of: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Metadata of a table the engine wrote: rows, schema, a preview and its location."""
+    info = engine.table_info(table)
+    preview = engine.preview(table, PREVIEW_ROWS)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(info.rows),
+        "dagster/column_schema": schema_metadata(info.columns),
+        "preview": dg.MetadataValue.md(preview_markdown(preview, len(info.columns))),
+        "table": dg.MetadataValue.path(info.location),
     }
     if as_of:
         metadata["as_of"] = dg.MetadataValue.text(as_of)

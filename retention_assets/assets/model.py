@@ -3,20 +3,15 @@
 import dagster as dg
 import pandas as pd
 
-from retention_assets.assets.exploration import RECOMMENDATIONS, REGISTRY_FILE
-from retention_assets.assets.feature_store import ONLINE, TRAINING_SET
-from retention_assets.assets.gold import GOLD
-from retention_assets.assets.metadata import table_metadata
-from retention_assets.assets.raw import TIMELINE
+from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.core.names import CAMPAIGN, CHAMPION, GOLD, MODEL, RECOMMENDATIONS, SCORES, TIMELINE, TRAINING_SET
+from retention_assets.exploration.recommendations import REGISTRY_FILE
+from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
 MODEL_GROUP = "model"
-MODEL = "churn_model"
-SCORES = "churn_scores"
-CAMPAIGN = "retention_campaign"
-CHAMPION = "champion_model"
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "threshold",
                     "lift_top_decile", "base_rate")
 TRIGGER_TAG = "retention/trigger"
@@ -44,7 +39,7 @@ def _history_table(history) -> str:
     return "\n".join(lines)
 
 
-def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
 
@@ -66,7 +61,7 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         return (table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)"),
                 {f: float(v) for f, v in everything.items()})
 
-    def _record_iteration(context: dg.AssetExecutionContext, model, plan: dict, tl, model_version: str):
+    def _record_iteration(context: dg.AssetExecutionContext, model, plan, tl, model_version: str):
         """Append this model to the iteration history and propose dropping features that did not matter."""
         from retention_assets.exploration.iterations import (
             HISTORY_FILE,
@@ -88,12 +83,12 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         low = low_importance_features(model.feature_importance, threshold)
         add_proposals(settings.findings_path / REGISTRY_FILE,
                       drop_proposals(iteration_id, low, model.feature_importance, threshold))
-        received = [r["id"] for r in plan.get("recommendations", []) if parent and r["origin"] == f"iteration:{parent}"]
+        received = plan.proposed_by(parent)
         iteration = Iteration(
             id=iteration_id, parent=parent, trigger=resolve_trigger(context.run.tags.get(TRIGGER_TAG), history),
             run_id=context.run.run_id, data_as_of=tl.as_of.isoformat(), model_name=model.model_name,
-            findings_versions=plan.get("findings_versions", {}),
-            recommendations_version=plan.get("recommendations_version", ""),
+            findings_versions=dict(plan.findings_versions),
+            recommendations_version=plan.recommendations_version,
             metrics={k: round(float(v), 6) for k, v in model.metrics.items()},
             feature_importance=dict(list(model.feature_importance.items())[:TOP_IMPORTANCES]),
             feedback_received=received, feedback_proposed=low, model_version=model_version,
@@ -103,17 +98,19 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         return iteration, history
 
     @dg.asset(name=MODEL, group_name=MODEL_GROUP, kinds={"scikitlearn", "mlflow"},
-              ins={"train": dg.AssetIn(TRAINING_SET), "timeline": dg.AssetIn(TIMELINE),
-                   "plan": dg.AssetIn(RECOMMENDATIONS)},
+              deps=[TRAINING_SET], ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
               description="A scikit-learn Pipeline (preprocessing inside) chosen between logistic regression and "
-                          "gradient boosting by out-of-time (else cross-validated) ROC AUC, trained on the Feast "
-                          "training set, logged and registered in MLflow with a Feast feature service of its own.")
+                          "gradient boosting by out-of-time (else cross-validated) ROC AUC, trained on the "
+                          "training set (a seeded sample beyond model.max_training_rows), logged and registered in "
+                          "MLflow with a Feast feature service of its own.")
     def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
-                    train: pd.DataFrame, timeline: dict, plan: dict):
-        from retention_assets.feature_store.repository import apply_model_service
-        from retention_assets.features.gold import feature_columns
+                    compute: EngineResource, timeline: dict, plan: dict):
+        from retention_assets.core.columns import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
         from retention_assets.exploration.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
-        from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
+        from retention_assets.exploration.plan import RunPlan
+        from retention_assets.feature_store.repository import apply_model_service
+        from retention_assets.feature_store.training_set import read_training_rows
+        from retention_assets.features.gold import feature_columns
         from retention_assets.model.training import fit_churn_model
         from retention_assets.monitoring.reference import (
             REFERENCE_ARTIFACT,
@@ -127,11 +124,17 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from retention_assets.model.tracking import log_churn_model
         from retention_assets.core.timeline import Timeline
 
-        tl = Timeline.from_dict(timeline)
+        tl, run_plan = Timeline.from_dict(timeline), RunPlan.from_dict(plan)
+        with compute.engine() as engine:
+            total = engine.table_info(TRAINING_SET).rows
+            train = read_training_rows(engine, TRAINING_SET, key, model_settings.max_training_rows)
+        if len(train) < total:
+            context.log.info(f"fitting on a seeded sample of {len(train):,} of the {total:,} training rows "
+                             f"(model.max_training_rows)")
         model = fit_churn_model(
-            train, feature_columns(train, key), LABEL, FEATURE_TIMESTAMP,
+            train, feature_columns(train.columns, key), LABEL, FEATURE_TIMESTAMP,
             seed=model_settings.random_seed, folds=model_settings.cv_folds, threshold=model_settings.threshold,
-            trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads,
+            trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads, key=key,
         )
         metrics = model.metrics
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
@@ -162,11 +165,11 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     SCORES_ARTIFACT: score_reference(model)},
         )
         model.registered_version = tracked.model_version
-        iteration, history = _record_iteration(context, model, plan, tl, tracked.model_version)
+        iteration, history = _record_iteration(context, model, run_plan, tl, tracked.model_version)
         service = apply_model_service(
-            feast.config(), model_service(tracking_config, tracked.model_version), [*model.feature_columns, ELIGIBLE],
+            feast.config(), model_service(tracking_config, tracked.model_version), [*model.serving_features, ELIGIBLE],
             f"Features read by {tracking_config.registered_model_name} version {tracked.model_version} "
-            f"(MLflow run {tracked.run_id})")
+            f"(MLflow run {tracked.run_id})", key, FEATURE_TIMESTAMP)
         context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}, feature service {service}")
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
         importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
@@ -178,6 +181,8 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "training_rows": dg.MetadataValue.int(metrics["n_train"]),
             "validation_rows": dg.MetadataValue.int(metrics["n_validation"]),
             "feature_count": dg.MetadataValue.int(len(model.feature_columns)),
+            "serving_features": dg.MetadataValue.int(len(model.serving_features)),
+            "training_set_rows": dg.MetadataValue.int(total),
             "candidates": dg.MetadataValue.md(_metrics_table(model.candidate_metrics, model.model_name)),
             "roc_curve": dg.MetadataValue.md(markdown_image(roc, "ROC curve")),
             "permutation_importance": dg.MetadataValue.md(importance),
@@ -197,99 +202,98 @@ def build_model_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         })
         return dg.Output(model, metadata=metadata)
 
-    @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[ONLINE, CHAMPION], ins={"gold": dg.AssetIn(GOLD)},
-              kinds={"feast", "mlflow", "parquet"},
+    @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[GOLD, CHAMPION], kinds={"mlflow", *table_kinds},
               description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring time: the "
-                          "registry's champion applied to the online features (the same code path as serving). "
-                          "Each scoring cohort is also kept in <data dir>/score_history for performance monitoring.")
-    def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
-                     gold: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.features.gold import scoring_rows
-        from retention_assets.features.labels import FEATURE_TIMESTAMP
-        from retention_assets.monitoring.performance import record_scores
+                          "registry's champion applied to gold's scoring rows (only the features it reads), by the "
+                          "same scoring function as serving. Each scoring cohort is also kept in "
+                          "<data dir>/score_history for performance monitoring.")
+    def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking,
+                     compute: EngineResource) -> dg.MaterializeResult:
         from retention_assets.core.plots import histogram_png, markdown_image
-        from retention_assets.model.serving import load_champion, score_online
+        from retention_assets.model.scoring import score_offline, score_summary
+        from retention_assets.model.serving import load_champion
+        from retention_assets.monitoring.performance import record_cohort
 
         serving = load_champion(tracking.config())
-        ids = scoring_rows(gold)[key].astype(str).tolist()
-        scores = score_online(feast.config(), serving, key, ids, model_settings.risk_tier_bounds)
-        context.log.info(f"scored {len(scores)} customers with {serving.model.model_name} version {serving.version} "
-                         f"from feature service {serving.feature_service}")
-        tiers = scores["risk_tier"].value_counts().reindex(["high", "medium", "low", "inactive"], fill_value=0).to_dict()
-        plot = histogram_png(scores["churn_probability"], "Churn probability")
-        as_of = str(scores[FEATURE_TIMESTAMP].max().isoformat()) if len(scores) else None
-        if len(scores):
-            record_scores(settings.data_path, scores, scores[FEATURE_TIMESTAMP].max())
-        return dg.Output(scores, metadata=table_metadata(
-            scores, as_of=as_of,
-            model_version=dg.MetadataValue.text(serving.version),
-            feature_service=dg.MetadataValue.text(serving.feature_service),
-            risk_tiers=dg.MetadataValue.json({k: int(v) for k, v in tiers.items()}),
-            active_customers=dg.MetadataValue.int(int(scores["active_at_as_of"].sum())),
-            distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
-        ))
+        with compute.engine() as engine:
+            score_offline(engine, serving, gold_table=GOLD, key=key, bounds=model_settings.risk_tier_bounds,
+                          target=SCORES)
+            summary = score_summary(engine, SCORES)
+            if summary.as_of is not None:
+                record_cohort(engine, SCORES, settings.data_path, summary.as_of)
+            context.log.info(f"scored {summary.rows} customers with {serving.model.model_name} version "
+                             f"{serving.version} ({len(serving.model.serving_features)} features)")
+            plot = histogram_png(summary.probabilities, "Churn probability")
+            return dg.MaterializeResult(metadata=stored_table_metadata(
+                engine, SCORES, as_of=summary.as_of.isoformat() if summary.as_of is not None else None,
+                model_version=dg.MetadataValue.text(serving.version),
+                feature_service=dg.MetadataValue.text(serving.feature_service),
+                risk_tiers=dg.MetadataValue.json(summary.tiers),
+                active_customers=dg.MetadataValue.int(summary.active),
+                distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
+            ))
 
     business = settings.business
 
-    @dg.asset(name=CAMPAIGN, group_name=MODEL_GROUP, kinds={"pandas", "parquet"},
-              ins={"gold": dg.AssetIn(GOLD), "train": dg.AssetIn(TRAINING_SET), "model": dg.AssetIn(MODEL),
-                   "scores": dg.AssetIn(SCORES)},
+    @dg.asset(name=CAMPAIGN, group_name=MODEL_GROUP, kinds=table_kinds, deps=[GOLD, TRAINING_SET, SCORES],
+              ins={"model": dg.AssetIn(MODEL)},
               description="Whom to contact: active customers whose expected net value of a retention offer is "
                           "positive, at the threshold that maximised realised net value on validation.")
-    def retention_campaign(context: dg.AssetExecutionContext, gold: pd.DataFrame, train: pd.DataFrame, model,
-                           scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    def retention_campaign(context: dg.AssetExecutionContext, compute: EngineResource, model) -> dg.MaterializeResult:
         import numpy as np
 
-        from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
-        from retention_assets.features.gold import scoring_rows
         from retention_assets.core.plots import line_png, markdown_image
+        from retention_assets.feature_store.training_set import read_rows_at
+        from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
+        from retention_assets.model.scoring import score_summary
 
         months = business.value_months or settings.label.horizon_days / 30.0
-        if len(scores) and str(scores["model_version"].iloc[0]) != str(model.registered_version):
-            context.log.warning(f"scores come from champion version {scores['model_version'].iloc[0]}, the value "
-                                f"threshold from this run's model (version {model.registered_version}) validation")
-        valid = train.iloc[model.validation_rows]
-        curve = net_value_curve(
-            np.asarray(model.validation_labels), np.asarray(model.validation_proba),
-            customer_value(valid, business.value_column, months, business.default_value_usd),
-            business.offer_acceptance_rate, business.contact_cost_usd,
-        )
-        threshold = best_threshold(curve)
-        rows = scoring_rows(gold).set_index(key).loc[scores[key]].reset_index()
-        value = customer_value(rows, business.value_column, months, business.default_value_usd)
-        campaign = plan_campaign(scores, key, value, business.offer_acceptance_rate, business.contact_cost_usd,
-                                 threshold)
-        plot = line_png(curve["threshold"], curve["net_value"], "Net value on validation (USD)", "threshold",
-                        marker_x=threshold)
-        return dg.Output(campaign, metadata=table_metadata(
-            campaign, as_of=model.trained_as_of,
-            value_threshold=dg.MetadataValue.float(threshold),
-            f1_threshold=dg.MetadataValue.float(model.threshold),
-            validation_net_value_usd=dg.MetadataValue.float(float(curve["net_value"].max())),
-            expected_net_value_usd=dg.MetadataValue.float(float(campaign["expected_net_value_usd"].sum())),
-            contacts=dg.MetadataValue.int(len(campaign)),
-            net_value_curve=dg.MetadataValue.md(markdown_image(plot, "net value by threshold")),
-            assumptions=dg.MetadataValue.json({"contact_cost_usd": business.contact_cost_usd,
-                                               "offer_acceptance_rate": business.offer_acceptance_rate,
-                                               "value_column": business.value_column, "value_months": months}),
-        ))
+        with compute.engine() as engine:
+            summary = score_summary(engine, SCORES)
+            if summary.model_version is not None and summary.model_version != str(model.registered_version):
+                context.log.warning(f"scores come from champion version {summary.model_version}, the value "
+                                    f"threshold from this run's model (version {model.registered_version}) validation")
+            value_column = business.value_column
+            has_value = value_column is not None and value_column in engine.column_types(engine.relation(TRAINING_SET))
+            valid = read_rows_at(engine, TRAINING_SET, key, model.validation_keys,
+                                 columns=[value_column] if has_value else [key])
+            curve = net_value_curve(
+                np.asarray(model.validation_labels), np.asarray(model.validation_proba),
+                customer_value(valid, value_column if has_value else None, months, business.default_value_usd),
+                business.offer_acceptance_rate, business.contact_cost_usd,
+            )
+            threshold = best_threshold(curve)
+            info, expected = plan_campaign(engine, scores_table=SCORES, gold_table=GOLD, key=key, value_column=value_column,
+                                 months=months, default_value=business.default_value_usd,
+                                 acceptance=business.offer_acceptance_rate, cost=business.contact_cost_usd,
+                                 threshold=threshold, target=CAMPAIGN)
+            plot = line_png(curve["threshold"], curve["net_value"], "Net value on validation (USD)", "threshold",
+                            marker_x=threshold)
+            return dg.MaterializeResult(metadata=stored_table_metadata(
+                engine, CAMPAIGN, as_of=model.trained_as_of,
+                value_threshold=dg.MetadataValue.float(threshold),
+                f1_threshold=dg.MetadataValue.float(model.threshold),
+                validation_net_value_usd=dg.MetadataValue.float(float(curve["net_value"].max())),
+                expected_net_value_usd=dg.MetadataValue.float(float(expected)),
+                contacts=dg.MetadataValue.int(info.rows),
+                net_value_curve=dg.MetadataValue.md(markdown_image(plot, "net value by threshold")),
+                assumptions=dg.MetadataValue.json({"contact_cost_usd": business.contact_cost_usd,
+                                                   "offer_acceptance_rate": business.offer_acceptance_rate,
+                                                   "value_column": value_column, "value_months": months}),
+            ))
 
-    @dg.asset(name=CHAMPION, group_name=MODEL_GROUP, kinds={"mlflow"},
-              ins={"model": dg.AssetIn(MODEL), "gold": dg.AssetIn(GOLD)},
+    @dg.asset(name=CHAMPION, group_name=MODEL_GROUP, kinds={"mlflow"}, deps=[TRAINING_SET],
+              ins={"model": dg.AssetIn(MODEL)},
               description="The registry's champion alias: moved to this run's model only when it beats the "
                           "current champion on the same validation rows (the blocking beats_champion check "
                           "stops a worse challenger before this step).")
-    def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, model, gold: pd.DataFrame):
-        from retention_assets.model.champion import evaluate_against_champion, keep_servable
-        from retention_assets.model.serving import version_spec
+    def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource, model):
+        from retention_assets.model.champion import decide_champion
         from retention_assets.model.tracking import set_champion
 
-        previous, decision = evaluate_against_champion(tracking.config(), model, gold,
-                                                       model_settings.champion_tolerance)
-        if previous is not None and decision.passed and not decision.promote:
-            spec = version_spec(tracking.config(), previous)
-            needed = [*spec["numeric_columns"], *spec["categorical_columns"]]
-            decision = keep_servable(decision, previous, [c for c in needed if c not in set(model.feature_columns)])
+        with compute.engine() as engine:
+            previous, decision = decide_champion(tracking.config(), model, engine, TRAINING_SET, key,
+                                                 model_settings.champion_tolerance)
         if decision.promote:
             set_champion(tracking.config(), model.registered_version)
         champion = model.registered_version if decision.promote else previous

@@ -7,19 +7,13 @@ sensors in automation.py turn into a retraining run, and a non-blocking check th
 import dagster as dg
 import pandas as pd
 
-from retention_assets.assets.exploration import RECOMMENDATIONS
-from retention_assets.assets.gold import GOLD, compute_labels
 from retention_assets.assets.metadata import table_metadata
-from retention_assets.assets.model import SCORES
-from retention_assets.assets.raw import TIMELINE, raw_name
-from retention_assets.resources.compute import DuckDBCompute
-from retention_assets.resources.storage import LocalTableStorage
+from retention_assets.core.names import DRIFT, GOLD, PERFORMANCE, RECOMMENDATIONS, SCORES, TIMELINE, raw_name
+from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
 MONITORING_GROUP = "monitoring"
-DRIFT = "feature_drift"
-PERFORMANCE = "model_performance"
 SCORE_ROW = "__predicted_score"
 SHOWN = 15
 
@@ -49,29 +43,35 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
         return Bands(monitoring.psi_moderate, monitoring.psi_significant)
 
-    @dg.asset(name=DRIFT, group_name=MONITORING_GROUP, ins={"gold": dg.AssetIn(GOLD), "scores": dg.AssetIn(SCORES)},
-              kinds={"pandas", "parquet"},
+    @dg.asset(name=DRIFT, group_name=MONITORING_GROUP, deps=[GOLD, SCORES], kinds={"pandas", "parquet"},
               description="The active scoring population against the training reference logged with the scoring "
                           "model: PSI on reference-quantile bins, KS or chi-square, missing rates, new and vanished "
                           "categories, the predicted-score distribution; weighted by the model's feature importance.")
-    def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking, gold: pd.DataFrame,
-                      scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from retention_assets.monitoring.drift import drift_signal, drift_table, numeric_psi
-        from retention_assets.features.gold import scoring_rows
-        from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP
-        from retention_assets.monitoring.reference import load_reference
+    def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking,
+                      compute: EngineResource) -> dg.Output[pd.DataFrame]:
+        from retention_assets.core.columns import FEATURE_TIMESTAMP
         from retention_assets.core.plots import bar_png, markdown_image
+        from retention_assets.model.scoring import score_summary
+        from retention_assets.monitoring.drift import (
+            active_probabilities,
+            current_population,
+            drift_signal,
+            drift_table,
+            numeric_psi,
+        )
+        from retention_assets.monitoring.reference import load_reference
 
-        version = str(scores["model_version"].iloc[0])
-        reference = load_reference(tracking.config(), version)
-        current = scoring_rows(gold)
-        current = current[current[ELIGIBLE]]
-        numeric = [c for c in reference.numeric if c in current.columns]
-        categorical = [c for c in reference.categorical if c in current.columns]
+        with compute.engine() as engine:
+            version = str(score_summary(engine, SCORES).model_version)
+            reference = load_reference(tracking.config(), version)
+            published = engine.column_types(engine.relation(GOLD))
+            numeric = [c for c in reference.numeric if c in published]
+            categorical = [c for c in reference.categorical if c in published]
+            current = current_population(engine, GOLD, key, [*numeric, *categorical], monitoring.current_rows)
+            probabilities = active_probabilities(engine, SCORES)
         table = drift_table(reference.frame, current, numeric, categorical, reference.importance, bands(),
                             monitoring.psi_bins)
-        score_psi = numeric_psi(reference.scores, scores.loc[scores["active_at_as_of"], "churn_probability"],
-                                monitoring.psi_bins)
+        score_psi = numeric_psi(reference.scores, probabilities, monitoring.psi_bins)
         as_of = pd.Timestamp(current[FEATURE_TIMESTAMP].iloc[0]).isoformat() if len(current) else ""
         signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share,
                               trained_on_current_data=bool(as_of) and
@@ -98,20 +98,22 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 "PSI per feature")),
         ))
 
-    deps = [dg.AssetKey(raw_name(settings.entity.name))] + [dg.AssetKey(raw_name(n)) for n in settings.events]
+    deps = [raw_name(settings.entity.name), *(raw_name(n) for n in settings.events)]
 
     @dg.asset(name=PERFORMANCE, group_name=MONITORING_GROUP, deps=[SCORES, *deps],
               ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
               description="Realized ROC AUC, PR AUC, Brier score and calibration of every scoring cohort whose label "
                           "horizon has passed, against the validation ROC AUC of the model version that scored it.")
-    def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, tables: LocalTableStorage,
-                          compute: DuckDBCompute, timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
+    def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource,
+                          timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
         from dataclasses import asdict
 
-        from retention_assets.features.labels import FEATURE_TIMESTAMP, LABEL
-        from retention_assets.monitoring.performance import cohort_performance, load_cohorts, performance_signal
-        from retention_assets.model.tracking import champion_version, version_record
+        from retention_assets.core.columns import FEATURE_TIMESTAMP, LABEL
         from retention_assets.core.timeline import Timeline
+        from retention_assets.exploration.plan import RunPlan
+        from retention_assets.features.labels import labels_at
+        from retention_assets.model.tracking import champion_version, version_record
+        from retention_assets.monitoring.performance import cohort_performance, load_cohorts, performance_signal
 
         tl = Timeline.from_dict(timeline)
         cohorts = load_cohorts(settings.data_path)
@@ -119,8 +121,8 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         results, expected = [], {}
         if matured:
             times = tuple(sorted(c[FEATURE_TIMESTAMP].iloc[0].to_pydatetime() for c in matured))
-            labels = compute_labels(settings, tables, compute, Timeline(tl.as_of, times, tl.horizon, tl.as_of_source),
-                                    plan)
+            with compute.engine() as engine:
+                labels = labels_at(engine, settings, RunPlan.from_dict(plan), times, tl.as_of)
             for cohort in matured:
                 version = str(cohort["model_version"].iloc[0])
                 if version not in expected:

@@ -49,6 +49,15 @@ class Dialect:
     def string_type(self) -> str:
         raise NotImplementedError
 
+    @property
+    def timestamp_type(self) -> str:
+        """The type of a UTC instant."""
+        raise NotImplementedError
+
+    def file_row_number(self) -> str:
+        """1-based record number of a row of a freshly read single source file, in file order."""
+        raise NotImplementedError
+
     def as_string(self, expr: str) -> str:
         return f"CAST({expr} AS {self.string_type})"
 
@@ -109,6 +118,10 @@ def _utc_text(ts: datetime) -> str:
 class DuckDBDialect(Dialect):
     name = "duckdb"
     string_type = "VARCHAR"
+    timestamp_type = "TIMESTAMPTZ"
+
+    def file_row_number(self) -> str:
+        return "row_number() OVER ()"
 
     def timestamp(self, ts: datetime) -> str:
         return f"TIMESTAMPTZ '{_utc_text(ts)}+00'"
@@ -149,6 +162,11 @@ class SparkDialect(Dialect):
 
     name = "spark"
     string_type = "STRING"
+    timestamp_type = "TIMESTAMP"
+
+    def file_row_number(self) -> str:
+        # One source file is read in partition order; ids increase within and across its partitions.
+        return "row_number() OVER (ORDER BY monotonically_increasing_id())"
 
     def ident(self, identifier: str) -> str:
         return "`" + identifier.replace("`", "``") + "`"

@@ -100,7 +100,7 @@ class DuckDBEngine(Engine):
             return "string"
         if kind == "BOOLEAN":
             return "boolean"
-        if kind in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"):
+        if kind.startswith("TIMESTAMPTZ") or "WITH TIME ZONE" in kind:
             return "timestamp_tz"
         if kind.startswith("TIMESTAMP"):
             return "timestamp"

@@ -1,10 +1,12 @@
 """The project's Feast repository, defined in code from the gold table's schema.
 
 One entity (the customer key), one file source written from gold without its label columns, one
-feature view `churn_features` whose timestamp is `feature_timestamp`, and one feature service per
-registered model version naming exactly the features that model reads. Training sets come from
-`get_historical_features` (an as-of join per (customer, cutoff) row); scoring and serving read the
-online store, which holds each customer's features as of the scoring time.
+feature view `churn_features` (every gold feature, timestamp `feature_timestamp`) for training, and
+per registered model version a view `churn_model_v<N>_online` over the same source with exactly the
+features that version reads, and the feature service `churn_model_v<N>` on it. Only the champion's
+view is written to the online store, so the online store holds what serving needs and nothing more.
+Training sets are the as-of join of `point_in_time.py` on the engine, checked against Feast's own
+`get_historical_features`; serving reads the online store through the champion's feature service.
 
 Feast is imported inside the functions: it costs ~4 s and the definitions must load fast.
 """
@@ -20,6 +22,7 @@ import pandas as pd
 import yaml
 
 from retention_assets.core.files import atomic_write
+from retention_assets.engine.base import Engine
 
 VIEW = "churn_features"
 ENTITY = "customer"
@@ -64,46 +67,65 @@ class FeastConfig:
         return FeatureStore(config=RepoConfig(repo_path=str(repo), **self.as_yaml()))
 
 
-def feast_type(series: pd.Series):
-    from feast.types import Bool, Float64, Int64, String
-
-    if pd.api.types.is_bool_dtype(series):
-        return Bool
-    if pd.api.types.is_integer_dtype(series):
-        return Int64
-    if pd.api.types.is_float_dtype(series):
-        return Float64
-    return String
+KIND_TYPES = {"boolean": "Bool", "integer": "Int64", "float": "Float64"}
 
 
-def _objects(config: FeastConfig, frame: pd.DataFrame, key: str, timestamp: str):
-    from feast import Entity, FeatureView, Field, FileSource, ValueType
+def feast_type(kind: str):
+    """The Feast type of an engine column kind (`retention_assets.engine.base.ColumnKind`)."""
+    from feast import types
+
+    return getattr(types, KIND_TYPES.get(kind, "String"))
+
+
+def _entity_and_source(config: FeastConfig, key: str, timestamp: str):
+    from feast import Entity, FileSource, ValueType
 
     entity = Entity(name=ENTITY, join_keys=[key], value_type=ValueType.STRING,
                     description="A customer of the entity table")
     source = FileSource(name=SOURCE, path=str(config.source_path), timestamp_field=timestamp)
-    schema = [Field(name=c, dtype=feast_type(frame[c])) for c in frame.columns if c not in (key, timestamp)]
+    return entity, source
+
+
+def _view(name: str, entity, source, kinds: dict[str, str], online: bool, description: str):
+    from feast import FeatureView, Field
+
+    schema = [Field(name=c, dtype=feast_type(kind)) for c, kind in kinds.items()]
     # ttl 0 = no expiry: a training row takes the latest feature row at or before its own timestamp.
-    view = FeatureView(name=VIEW, entities=[entity], ttl=timedelta(0), schema=schema, source=source, online=True,
-                       description="Gold features per customer and feature_timestamp (labels kept apart)")
-    return entity, source, view
+    return FeatureView(name=name, entities=[entity], ttl=timedelta(0), schema=schema, source=source, online=online,
+                       description=description)
 
 
-def publish(config: FeastConfig, features: pd.DataFrame, key: str, timestamp: str) -> dict[str, Any]:
-    """Write the offline source atomically and apply the entity, source and view to the registry."""
-    frame = features.copy()
-    frame[key] = frame[key].astype(str)
-    atomic_write(config.source_path, lambda tmp: frame.to_parquet(tmp, index=False))
+@dataclass(frozen=True)
+class Published:
+    """What `publish` applied: the view, its features with their kinds, and the source file."""
+
+    project: str
+    view: str
+    features: dict[str, str]  # feature -> engine column kind
+    source: str
+    rows: int
+    registry: str
+
+
+def publish(config: FeastConfig, engine: Engine, sql: str, key: str, timestamp: str) -> Published:
+    """Write the offline source (the result of `sql`) atomically and apply the entity, source and view.
+
+    The source is written by the engine, so gold never passes through Python on its way to Feast.
+    """
+    rows = engine.export(sql, config.source_path)
+    kinds = engine.column_kinds(engine.file_relation(config.source_path, "parquet"))
+    features = {c: k for c, k in kinds.items() if c not in (key, timestamp)}
     store = config.store()
-    entity, source, view = _objects(config, frame, key, timestamp)
+    entity, source = _entity_and_source(config, key, timestamp)
+    view = _view(VIEW, entity, source, features, online=False,
+                 description="Gold features per customer and feature_timestamp (labels kept apart), for training")
     store.apply([entity, source, view])
-    return {"project": config.project, "view": VIEW, "features": [f.name for f in view.features],
-            "source": str(config.source_path), "rows": len(frame), "registry": config.registry}
+    return Published(config.project, VIEW, features, str(config.source_path), rows, config.registry)
 
 
 def historical_features(config: FeastConfig, entity_rows: pd.DataFrame, key: str, timestamp: str,
                         features: list[str]) -> pd.DataFrame:
-    """Features as of each entity row's own timestamp, one output row per entity row, in their order.
+    """Features as of each entity row's own timestamp from Feast, one output row per entity row, in their order.
 
     `entity_rows` holds the key, the timestamp and any passthrough columns (labels); Feast joins
     each row to the latest feature row at or before its timestamp. Feast's file offline store drops
@@ -119,35 +141,73 @@ def historical_features(config: FeastConfig, entity_rows: pd.DataFrame, key: str
     return result.drop(columns=[order]).reset_index(drop=True).rename(columns={ENTITY_TIMESTAMP: timestamp})
 
 
-def materialize_online(config: FeastConfig, as_of: datetime, timestamp: str, batch: int = ONLINE_BATCH) -> int:
-    """Write the rows stamped exactly `as_of` (the scoring snapshot) to the online store, in batches.
-
-    `FeatureStore.materialize` converts the whole view in one go (12.6 GiB peak at 100k customers
-    x 200 features); writing batches of the same rows through `write_to_online_store` stores the
-    same values with memory bounded by the batch. Returns the number of customers written.
-    """
-    import pyarrow.dataset as ds
-
-    store = config.store()
-    source = ds.dataset(str(config.source_path), format="parquet")
-    rows = source.to_table(filter=ds.field(timestamp) == pd.Timestamp(as_of)).to_pandas()
-    for start in range(0, len(rows), batch):
-        store.write_to_online_store(VIEW, rows.iloc[start:start + batch])
-    return len(rows)
-
-
 def service_name(model_name: str, version: str) -> str:
     return f"{model_name}_v{version}"
 
 
-def apply_model_service(config: FeastConfig, name: str, features: list[str], description: str) -> str:
-    """A feature service naming exactly the features one model version reads."""
+def online_view_name(service: str) -> str:
+    return f"{service}_online"
+
+
+def apply_model_service(config: FeastConfig, name: str, features: list[str], description: str, key: str,
+                        timestamp: str) -> str:
+    """The online view and the feature service of one model version: exactly the features it reads."""
     from feast import FeatureService
 
     store = config.store()
-    view = store.get_feature_view(VIEW)
-    store.apply([FeatureService(name=name, features=[view[features]], description=description)])
+    offline = store.get_feature_view(VIEW)
+    kinds = {f.name: _kind_of(f.dtype) for f in offline.features}
+    missing = [f for f in features if f not in kinds]
+    if missing:
+        raise ValueError(f"feature service {name}: the view {VIEW} does not publish {missing[:10]}")
+    entity, source = _entity_and_source(config, key, timestamp)
+    view = _view(online_view_name(name), entity, source, {f: kinds[f] for f in features}, online=True,
+                 description=f"The online features of {name}")
+    store.apply([view, FeatureService(name=name, features=[view], description=description)])
     return name
+
+
+def _kind_of(dtype) -> str:
+    names = {v: k for k, v in KIND_TYPES.items()}
+    return names.get(str(dtype), "string")
+
+
+def service_features(config: FeastConfig, service: str) -> list[str]:
+    store = config.store()
+    return [f.name for projection in store.get_feature_service(service).feature_view_projections
+            for f in projection.features]
+
+
+def materialize_online(config: FeastConfig, engine: Engine, service: str, as_of: datetime, key: str, timestamp: str,
+                       batch: int = ONLINE_BATCH) -> int:
+    """Write the scoring snapshot (rows stamped exactly `as_of`) of one service's features to the online
+    store, streamed from the engine in batches.
+
+    Only the columns the service reads are written (Feast serialises every value in Python, about
+    5 microseconds each, so the online store's cost is customers x features). Returns the number of
+    customers written.
+    """
+    import gc
+
+    store = config.store()
+    view = online_view_name(service)
+    columns = service_features(config, service)
+    q = engine.dialect.ident
+    sql = (f"SELECT {', '.join(q(c) for c in (key, timestamp, *columns))} "
+           f"FROM {engine.file_relation(config.source_path, 'parquet')} "
+           f"WHERE {q(timestamp)} = {engine.dialect.timestamp(as_of)} ORDER BY {q(key)}")
+    written = 0
+    enabled = gc.isenabled()
+    gc.disable()  # Feast allocates one protobuf per value; the cyclic collector only adds time here
+    try:
+        for rows in engine.batches(sql, batch):
+            frame = rows.to_pandas()
+            store.write_to_online_store(view, frame)
+            written += len(frame)
+    finally:
+        if enabled:
+            gc.enable()
+    return written
 
 
 def online_features(config: FeastConfig, service: str, key: str, ids: list[str], timestamp: str) -> pd.DataFrame:
@@ -166,3 +226,22 @@ def online_features(config: FeastConfig, service: str, key: str, ids: list[str],
         frame[timestamp] = pd.to_datetime(seconds.where(seconds > 0), unit="s", utc=True)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[key, timestamp])
+
+
+def source_sql(engine: Engine, gold_table: str) -> str:
+    """Gold without its label columns and row role: what the feature store may publish."""
+    from retention_assets.core.columns import LABEL, LABEL_AVAILABLE, LABEL_TIMESTAMP, ROW_ROLE
+
+    q = engine.dialect.ident
+    gold = engine.relation(gold_table)
+    kept = [c for c in engine.column_types(gold) if c not in (LABEL, LABEL_TIMESTAMP, LABEL_AVAILABLE, ROW_ROLE)]
+    return f"SELECT {', '.join(q(c) for c in kept)} FROM {gold}"
+
+
+def source_timestamps(engine: Engine, config: FeastConfig) -> list[tuple[datetime, int]]:
+    """Rows of the offline source per feature timestamp."""
+    from retention_assets.core.columns import FEATURE_TIMESTAMP
+
+    ts = engine.dialect.ident(FEATURE_TIMESTAMP)
+    return engine.rows(f"SELECT {ts}, count(*) FROM {engine.file_relation(config.source_path, 'parquet')} "
+                       f"GROUP BY 1 ORDER BY 1")

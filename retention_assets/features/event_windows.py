@@ -10,15 +10,16 @@ means, extremes, spreads and recency. Every aggregate only sees events at or bef
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from retention_assets.engine.dialect import Dialect
+from retention_assets.core.columns import FEATURE_TIMESTAMP
 from retention_assets.core.timeline import Window
+from retention_assets.engine.base import Engine
+from retention_assets.engine.dialect import Dialect
 
 KEY = "__key"
 TS = "__ts"
 AS_OF = "__as_of"
-FEATURE_TIMESTAMP = "feature_timestamp"
 
 _SQL_AGG = {"sum": "sum", "mean": "avg", "min": "min", "max": "max", "std": "stddev_samp", "count": "count"}
 _ZERO_WHEN_EMPTY = {"count", "sum"}
@@ -154,16 +155,14 @@ def top_categories_sql(dialect: Dialect, events: str, column: str, limit: int) -
     )
 
 
-def resolve_categories(con, spec: EventFeatureSpec, events: str, columns: list[str], limit: int, dialect: Dialect) -> EventFeatureSpec:
+def resolve_categories(engine: Engine, spec: EventFeatureSpec, events: str, columns: list[str] | tuple[str, ...],
+                       limit: int) -> EventFeatureSpec:
     """The spec with each categorical column's most frequent values filled in from the data."""
     categories = {
-        column: tuple(row[0] for row in con.execute(top_categories_sql(dialect, events, column, limit)).fetchall())
+        column: tuple(row[0] for row in engine.rows(top_categories_sql(engine.dialect, events, column, limit)))
         for column in columns
     }
-    return EventFeatureSpec(
-        source=spec.source, entity_key=spec.entity_key, timestamp_column=spec.timestamp_column,
-        value_columns=spec.value_columns, aggregations=spec.aggregations, categories=categories,
-    )
+    return replace(spec, categories=categories)
 
 
 def snapshot_spine_sql(dialect: Dialect, entity: str, entity_key: str, snapshots: list) -> str:
@@ -175,16 +174,25 @@ def snapshot_spine_sql(dialect: Dialect, entity: str, entity_key: str, snapshots
     )
 
 
-def split_by_window(frame, key: str, columns: list[FeatureColumn]) -> dict:
-    """One frame per window: the key, the feature timestamp and that window's columns."""
+def window_columns(columns: list[FeatureColumn]) -> dict[str, list[str]]:
+    """Feature names per window, in output order."""
     by_window: dict[str, list[str]] = {}
     for column in columns:
         by_window.setdefault(column.window, []).append(column.name)
-    return {window: frame[[key, FEATURE_TIMESTAMP, *names]] for window, names in by_window.items()}
+    return by_window
 
 
-def compute_window_features(
-    con,
+@dataclass(frozen=True)
+class WindowTables:
+    """What `write_window_tables` wrote: one table per window, and the spec it resolved."""
+
+    spec: EventFeatureSpec
+    tables: dict[str, str]  # window -> table
+    columns: dict[str, list[str]]  # window -> feature columns
+
+
+def write_window_tables(
+    engine: Engine,
     spec: EventFeatureSpec,
     windows: list[Window],
     *,
@@ -192,19 +200,44 @@ def compute_window_features(
     entity: str,
     entity_key: str,
     snapshots: list,
+    tables: dict[str, str],
     max_categories: int = 12,
     categorical_columns: list[str] | tuple[str, ...] = (),
-    dialect: Dialect | None = None,
-):
-    """Run the window SQL on a DuckDB connection; returns ({window: frame}, resolved spec)."""
-    from retention_assets.engine.dialect import DUCKDB
+) -> WindowTables:
+    """Every window of one source in a single scan of its events, written as one table per window.
 
-    dialect = dialect or DUCKDB
-    spec = resolve_categories(con, spec, events, list(categorical_columns), max_categories, dialect)
-    spine = snapshot_spine_sql(dialect, entity, entity_key, snapshots)
-    sql = window_features_sql(spec, windows, dialect, events=events, spine=spine, spine_key=entity_key)
-    frame = con.execute(sql).df()
-    return split_by_window(frame, entity_key, feature_columns(spec, windows, dialect)), spec
+    The single query's result is written once to a staging table, and each window table is a
+    projection of it (a cheap scan), so the events are read once however many windows there are.
+    `tables` maps each window name to the table that receives it.
+    """
+    spec = resolve_categories(engine, spec, events, list(categorical_columns), max_categories)
+    spine = snapshot_spine_sql(engine.dialect, entity, entity_key, snapshots)
+    sql = window_features_sql(spec, windows, engine.dialect, events=events, spine=spine, spine_key=entity_key)
+    columns = window_columns(feature_columns(spec, windows, engine.dialect))
+    staging = f"{next(iter(tables.values()))}__all_windows"
+    engine.write_table(staging, sql)
+    try:
+        write_projections(engine, staging, entity_key, {tables[w]: cols for w, cols in columns.items()})
+    finally:
+        engine.drop(staging)
+    return WindowTables(spec, dict(tables), columns)
+
+
+def write_projections(engine: Engine, source: str, key: str, targets: dict[str, list[str]]) -> None:
+    """Write each target table as the key, the feature timestamp and its columns of `source`."""
+    q = engine.dialect.ident
+    relation = engine.relation(source)
+    for table, names in targets.items():
+        selected = ", ".join(q(c) for c in (key, FEATURE_TIMESTAMP, *names))
+        engine.write_table(table, f"SELECT {selected} FROM {relation} ORDER BY {q(FEATURE_TIMESTAMP)}, {q(key)}")
+
+
+def write_spine_tables(engine: Engine, entity: str, entity_key: str, snapshots: list, tables: list[str]) -> None:
+    """Keys-only tables (every customer at every snapshot, no features): a deselected source's windows."""
+    q = engine.dialect.ident
+    spine = snapshot_spine_sql(engine.dialect, entity, entity_key, snapshots)
+    for table in tables:
+        engine.write_table(table, f"SELECT * FROM {spine} ORDER BY {q(FEATURE_TIMESTAMP)}, {q(entity_key)}")
 
 
 def orphan_events_sql(dialect: Dialect, events: str, event_key: str, entity: str, entity_key: str) -> str:

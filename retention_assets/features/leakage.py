@@ -128,14 +128,45 @@ def identifier_like(frame: pd.DataFrame, features: list[str], known_identifiers:
     return findings
 
 
-def future_dates(frame: pd.DataFrame, days_since_columns: list[str]) -> list[LeakageFinding]:
-    """Source timestamps after their row's feature timestamp show up as negative 'days since' values."""
-    findings = []
-    for column in days_since_columns:
-        late = frame[column] < 0
-        if late.any():
-            findings.append(LeakageFinding(
-                column, f"{int(late.sum())} training row(s) carry a source timestamp after their feature_timestamp "
-                f"(up to {-frame.loc[late, column].min():.1f} days later)",
-            ))
-    return findings
+def future_dates(negative: dict[str, tuple[int, float]]) -> list[LeakageFinding]:
+    """Source timestamps after their row's feature timestamp show up as negative 'days since' values;
+    `negative` maps such a column to (rows, most negative value), counted over every training row."""
+    return [
+        LeakageFinding(column, f"{rows} training row(s) carry a source timestamp after their feature_timestamp "
+                               f"(up to {-lowest:.1f} days later)")
+        for column, (rows, lowest) in negative.items()
+    ]
+
+
+@dataclass(frozen=True)
+class LeakageReport:
+    findings: list[LeakageFinding]
+    top_aucs: pd.DataFrame  # the highest single-feature AUCs, for the check's metadata
+    rows: int  # training rows the value-based probes looked at
+
+
+def probe_gold(engine, table: str, key: str, identifiers: list[str], *, max_auc: float, max_separation: float,
+               sample_rows: int, both_classes: bool) -> LeakageReport:
+    """Every leakage probe on a gold-shaped table's training rows.
+
+    Negative "days since" values are counted over every training row in SQL; the value-based probes
+    (single-feature AUC per cutoff and pooled, identifier-like text, the shallow tree) look at all
+    training rows up to `sample_rows`, else at a seeded sample of that many.
+    """
+    from retention_assets.core.columns import FEATURE_TIMESTAMP, LABEL
+    from retention_assets.features.gold import feature_columns, negative_durations, training_sample
+
+    features = feature_columns(engine.column_types(engine.relation(table)), key)
+    # Every "days since" column measures back from the row's feature timestamp; a negative value means a
+    # source timestamp after it.
+    durations = [c for c in features if "days_since" in c]
+    findings = future_dates(negative_durations(engine, table, durations))
+    train = training_sample(engine, table, None, sample_rows, key) if both_classes else pd.DataFrame()
+    aucs = (single_feature_auc_by_group(train, features, LABEL, FEATURE_TIMESTAMP) if both_classes
+            else pd.DataFrame(columns=["feature", "auc", "scope"]))
+    findings = too_predictive(aucs, max_auc) + findings
+    if both_classes:
+        findings += identifier_like(train, features, identifiers)
+    if not findings and both_classes:
+        findings = near_perfect_separation(train, features, LABEL, max_separation)
+    return LeakageReport(findings, aucs.head(10), len(train))

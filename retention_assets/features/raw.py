@@ -1,7 +1,7 @@
 """Reading, typing and validating a declared source file before anything downstream sees it.
 
-Validation runs first, in DuckDB, over the file as written; only a file that passes is written as a
-typed Parquet table (atomically), so a bad file never replaces a good table. Problems raise
+Validation runs first, on the engine, over the file as written; only a file that passes is written as
+a typed table (atomically), so a bad file never replaces a good table. Problems raise
 `DataValidationError` naming the file, the column and the offending rows (1-based record numbers).
 
 Repairs that are applied, documented and counted (never silent):
@@ -16,15 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
-from retention_assets.engine.duckdb import copy_query_to_parquet, sql_path
+from retention_assets.core.columns import SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
-from retention_assets.engine.dialect import quote as q
-
-_OFFSET_PATTERN = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
-_NUMERIC_TYPES = ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
-                  "UINTEGER", "USMALLINT", "UTINYINT", "DECIMAL", "REAL")
+from retention_assets.engine.base import NUMERIC_KINDS, Engine
 
 
 @dataclass(frozen=True)
@@ -43,6 +37,7 @@ class SourceSpec:
     naive_timezone: str = "UTC"
     keep_other_columns: bool = False  # entity tables keep undeclared columns (typed by inference)
     exclude_columns: tuple[str, ...] = ()
+    row_numbers: bool = False  # entity tables: keep each record's file position as SOURCE_ROW
 
 
 @dataclass
@@ -56,126 +51,124 @@ class RawTableReport:
     time_span: tuple[str, str] | None = None
 
 
-def _relation(spec: SourceSpec) -> str:
-    if spec.file_format == "csv":
-        return f"read_csv({sql_path(spec.path)}, all_varchar = true, header = true)"
-    return f"read_parquet({sql_path(spec.path)})"
-
-
-def _describe(con: duckdb.DuckDBPyConnection, relation: str, spec: SourceSpec) -> dict[str, str]:
+def _kinds(engine: Engine, relation: str, spec: SourceSpec) -> dict[str, str]:
     if not spec.path.exists():
         raise DataValidationError(spec.path, "the file does not exist")
     try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    except duckdb.Error as exc:
+        return engine.column_kinds(relation)
+    except Exception as exc:  # noqa: BLE001 - any reader error means the same thing to the user
         first_line = str(exc).strip().splitlines()[0]
         raise DataValidationError(spec.path, f"cannot be read as {spec.file_format.upper()}: {first_line}") from None
-    return {name: dtype for name, dtype, *_ in rows}
 
 
-def _is_tz_aware(dtype: str) -> bool:
-    return "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ")
+def _timestamp_expr(engine: Engine, column: str, kind: str, naive_tz: str) -> str:
+    d = engine.dialect
+    c = d.ident(column)
+    if kind == "timestamp_tz":
+        return d.aware_timestamp(c)
+    if kind in ("timestamp", "date"):
+        return d.naive_timestamp(c, naive_tz)
+    if kind == "string":
+        return d.text_timestamp(f"trim({c})", naive_tz)
+    return f"CAST(NULL AS {d.timestamp_type})"  # unsupported physical type: every value is reported as unparseable
 
 
-def _timestamp_expr(column: str, dtype: str, naive_tz: str) -> str:
-    c, tz = q(column), "'" + naive_tz.replace("'", "''") + "'"
-    if _is_tz_aware(dtype):
-        return f"CAST({c} AS TIMESTAMPTZ)"
-    if dtype.startswith("TIMESTAMP") or dtype == "DATE":
-        return f"timezone({tz}, CAST({c} AS TIMESTAMP))"
-    if dtype == "VARCHAR":
-        trimmed = f"trim({c})"
-        return (
-            f"CASE WHEN regexp_matches({trimmed}, '{_OFFSET_PATTERN}') THEN TRY_CAST({trimmed} AS TIMESTAMPTZ) "
-            f"ELSE timezone({tz}, TRY_CAST({trimmed} AS TIMESTAMP)) END"
-        )
-    return "NULL::TIMESTAMPTZ"  # unsupported physical type: every value is reported as unparseable
+def _numeric_expr(engine: Engine, column: str, kind: str) -> str:
+    d = engine.dialect
+    c = d.ident(column)
+    if kind in NUMERIC_KINDS:
+        return d.as_double(c)
+    if kind == "boolean":
+        return d.as_double(f"CAST({c} AS INTEGER)")
+    return d.try_double(f"trim({d.as_string(c)})")
 
 
-def _numeric_expr(column: str, dtype: str) -> str:
-    if dtype.startswith(_NUMERIC_TYPES):
-        return f"CAST({q(column)} AS DOUBLE)"
-    if dtype == "BOOLEAN":
-        return f"CAST(CAST({q(column)} AS INTEGER) AS DOUBLE)"
-    return f"TRY_CAST(trim(CAST({q(column)} AS VARCHAR)) AS DOUBLE)"
-
-
-def _offending_rows(con, relation: str, condition: str, column: str, limit: int = 5) -> tuple[list[int], list]:
-    rows = con.execute(
-        f"SELECT __row, {q(column)} FROM (SELECT row_number() OVER () AS __row, * FROM {relation}) "
+def _offending_rows(engine: Engine, relation: str, condition: str, column: str, limit: int = 5) -> tuple[list[int], list]:
+    d = engine.dialect
+    rows = engine.rows(
+        f"SELECT __row, {d.ident(column)} FROM (SELECT {d.file_row_number()} AS __row, * FROM {relation}) "
         f"WHERE {condition} ORDER BY __row LIMIT {limit}"
-    ).fetchall()
+    )
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def _infer_numeric(con, relation: str, columns: dict[str, str], candidates: list[str]) -> list[str]:
+def _infer_numeric(engine: Engine, relation: str, kinds: dict[str, str], candidates: list[str]) -> list[str]:
     """Columns whose every present value is a number (no name-based guessing)."""
-    numeric = [c for c in candidates if columns[c].startswith(_NUMERIC_TYPES)]
-    text = [c for c in candidates if columns[c] == "VARCHAR"]
+    d = engine.dialect
+    numeric = [c for c in candidates if kinds[c] in NUMERIC_KINDS]
+    text = [c for c in candidates if kinds[c] == "string"]
     if text:
         probes = ", ".join(
-            f"count({q(c)}) = count(TRY_CAST(trim({q(c)}) AS DOUBLE)) AND count({q(c)}) > 0" for c in text
+            f"count({d.ident(c)}) = count({d.try_double(f'trim({d.ident(c)})')}) AND count({d.ident(c)}) > 0"
+            for c in text
         )
-        flags = con.execute(f"SELECT {probes} FROM {relation}").fetchone()
+        flags = engine.rows(f"SELECT {probes} FROM {relation}")[0]
         numeric += [c for c, is_num in zip(text, flags) if is_num]
     return [c for c in candidates if c in numeric]
 
 
-def validate_and_write(con: duckdb.DuckDBPyConnection, spec: SourceSpec, target: Path) -> RawTableReport:
-    """Validate `spec.path` and, only if it passes, write it typed to `target` (atomically)."""
-    relation = _relation(spec)
-    columns = _describe(con, relation, spec)
+def _present(engine: Engine, column: str) -> str:
+    """The value is there: not null and not blank."""
+    d = engine.dialect
+    c = d.ident(column)
+    return f"{c} IS NOT NULL AND trim({d.as_string(c)}) <> ''"
+
+
+def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTableReport:
+    """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically)."""
+    d = engine.dialect
+    q = d.ident
+    relation = engine.file_relation(spec.path, spec.file_format)
+    kinds = _kinds(engine, relation, spec)
     declared = [spec.entity_key, *spec.timestamp_columns, *spec.date_columns, *(spec.numeric_columns or ()),
                 *spec.string_columns]
     for column in dict.fromkeys(declared):
-        if column not in columns:
+        if column not in kinds:
             raise DataValidationError(
-                spec.path, f"the column is missing (the file has {', '.join(columns)})", column=column
+                spec.path, f"the column is missing (the file has {', '.join(kinds)})", column=column
             )
-    n_rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    n_rows = engine.scalar(f"SELECT count(*) FROM {relation}")
     if n_rows == 0:
         raise DataValidationError(spec.path, "the file has no data rows")
 
     known = set(declared)
-    others = [c for c in columns if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
-    inferred = _infer_numeric(con, relation, columns, others)
+    others = [c for c in kinds if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
+    inferred = _infer_numeric(engine, relation, kinds, others)
     numeric = [*(spec.numeric_columns or ()), *inferred]
     strings = [*spec.string_columns, *(c for c in others if c not in inferred)]
 
     key = q(spec.entity_key)
     checks: list[tuple[str, str, str]] = [(f"{key} IS NULL", spec.entity_key, "the entity key is empty")]
-    typed = [f"CAST({key} AS VARCHAR) AS {key}"]
+    typed = [f"{d.as_string(key)} AS {key}"]
     for column in spec.timestamp_columns:
-        expr = _timestamp_expr(column, columns[column], spec.naive_timezone)
+        expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
         checks.append((f"{q(column)} IS NULL", column, "the timestamp is empty"))
         checks.append((f"{q(column)} IS NOT NULL AND ({expr}) IS NULL", column, "the timestamp cannot be parsed"))
         typed.append(f"{expr} AS {q(column)}")
     for column in spec.date_columns:
-        expr = _timestamp_expr(column, columns[column], spec.naive_timezone)
-        checks.append((f"{q(column)} IS NOT NULL AND trim(CAST({q(column)} AS VARCHAR)) <> '' AND ({expr}) IS NULL",
-                       column, "the date cannot be parsed"))
-        typed.append(f"CASE WHEN trim(CAST({q(column)} AS VARCHAR)) = '' THEN NULL ELSE {expr} END AS {q(column)}")
+        expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
+        checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the date cannot be parsed"))
+        typed.append(f"CASE WHEN trim({d.as_string(q(column))}) = '' THEN NULL ELSE {expr} END AS {q(column)}")
     for column in numeric:
-        expr = _numeric_expr(column, columns[column])
-        checks.append((f"{q(column)} IS NOT NULL AND trim(CAST({q(column)} AS VARCHAR)) <> '' AND ({expr}) IS NULL",
-                       column, "the value is not a number"))
+        expr = _numeric_expr(engine, column, kinds[column])
+        checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the value is not a number"))
         typed.append(f"{expr} AS {q(column)}")
     for column in strings:
         if column != spec.entity_key:
-            typed.append(f"NULLIF(CAST({q(column)} AS VARCHAR), '') AS {q(column)}")
+            typed.append(f"NULLIF({d.as_string(q(column))}, '') AS {q(column)}")
 
-    counts = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {c})' for c, _, _ in checks)} FROM {relation}").fetchone()
+    counts = engine.rows(f"SELECT {', '.join(f'count(*) FILTER (WHERE {c})' for c, _, _ in checks)} FROM {relation}")[0]
     for (condition, column, problem), n_bad in zip(checks, counts):
         if n_bad:
-            rows, values = _offending_rows(con, relation, condition, column)
+            rows, values = _offending_rows(engine, relation, condition, column)
             raise DataValidationError(spec.path, f"{problem} in {n_bad} row(s)", column=column, rows=rows, examples=values)
 
-    duplicate_rows = con.execute(
-        f"SELECT count(*) - count(DISTINCT CAST({key} AS VARCHAR)) FROM {relation}"
-    ).fetchone()[0] if spec.unique_key or not spec.timestamp_columns else 0  # entity tables only
+    duplicate_rows = engine.scalar(
+        f"SELECT count(*) - count(DISTINCT {d.as_string(key)}) FROM {relation}"
+    ) if spec.unique_key or not spec.timestamp_columns else 0  # entity tables only
     if spec.unique_key and duplicate_rows:
         rows, values = _offending_rows(
-            con, relation, f"CAST({key} AS VARCHAR) IN (SELECT CAST({key} AS VARCHAR) FROM {relation} "
+            engine, relation, f"{d.as_string(key)} IN (SELECT {d.as_string(key)} FROM {relation} "
             f"GROUP BY 1 HAVING count(*) > 1)", spec.entity_key, limit=10,
         )
         raise DataValidationError(
@@ -183,23 +176,72 @@ def validate_and_write(con: duckdb.DuckDBPyConnection, spec: SourceSpec, target:
             "keep_last to de-duplicate in bronze)", column=spec.entity_key, rows=rows, examples=values,
         )
 
-    query = f"SELECT {', '.join(typed)} FROM {relation}"
-    copy_query_to_parquet(con, query, target)
-    out_columns = {name: dtype for name, dtype, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_path(target)})").fetchall()}
+    if spec.row_numbers:
+        typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
+    info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}")
     repairs = []
     for column in numeric:
-        if columns[column] == "VARCHAR":
+        if kinds[column] == "string":
             repairs.append(f"{column}: numbers written as text read as DOUBLE")
     for column in (*spec.timestamp_columns, *spec.date_columns):
-        if not _is_tz_aware(columns[column]):
-            repairs.append(f"{column}: {columns[column]} values normalised to UTC "
+        if kinds[column] != "timestamp_tz":
+            repairs.append(f"{column}: {kinds[column]} values normalised to UTC "
                            f"(values without an offset read as {spec.naive_timezone})")
-    if columns[spec.entity_key] != "VARCHAR":
-        repairs.append(f"{spec.entity_key}: {columns[spec.entity_key]} keys compared as text")
+    if kinds[spec.entity_key] != "string":
+        repairs.append(f"{spec.entity_key}: {kinds[spec.entity_key]} keys compared as text")
     span = None
     if spec.timestamp_columns:
-        lo, hi = con.execute(
-            f"SELECT min({q(spec.timestamp_columns[0])}), max({q(spec.timestamp_columns[0])}) FROM read_parquet({sql_path(target)})"
-        ).fetchone()
+        ts = q(spec.timestamp_columns[0])
+        lo, hi = engine.rows(f"SELECT min({ts}), max({ts}) FROM {engine.relation(target)}")[0]
         span = (lo.isoformat(), hi.isoformat())
-    return RawTableReport(rows=n_rows, columns=out_columns, repairs=repairs, duplicate_key_rows=duplicate_rows, time_span=span)
+    return RawTableReport(rows=n_rows, columns=info.columns, repairs=repairs, duplicate_key_rows=duplicate_rows,
+                          time_span=span)
+
+
+def source_specs(settings) -> dict[str, SourceSpec]:
+    """The validation spec of every declared source (`retention_assets.settings.Settings`), entity first."""
+    entity = settings.entity
+    label = settings.label
+    target_cols = [label.target_column] if label.kind == "target_column" and label.target_column else []
+    label_ts_cols = [label.label_timestamp_column] if label.kind == "target_column" and label.label_timestamp_column else []
+    specs = {
+        entity.name: SourceSpec(
+            name=entity.name,
+            path=settings.resolve(entity.path),
+            file_format=entity.file_format,
+            entity_key=entity.entity_key,
+            date_columns=tuple(dict.fromkeys([*entity.date_columns, *label_ts_cols,
+                                              *([entity.signup_column] if entity.signup_column else [])])),
+            numeric_columns=tuple(entity.numeric_columns or ()),
+            string_columns=tuple(dict.fromkeys([*(entity.categorical_columns or ()), *target_cols])),
+            unique_key=entity.duplicate_keys == "error",
+            keep_other_columns=True,
+            exclude_columns=tuple(entity.exclude_columns),
+            row_numbers=True,
+        )
+    }
+    for name, event in settings.events.items():
+        specs[name] = SourceSpec(
+            name=name,
+            path=settings.resolve(event.path),
+            file_format=event.file_format,
+            entity_key=event.entity_key,
+            timestamp_columns=(event.timestamp_column,),
+            numeric_columns=tuple(event.value_columns or ()),
+            string_columns=tuple(dict.fromkeys([*(event.categorical_columns or ()), *(event.text_columns or ())])),
+            naive_timezone=event.naive_timestamps_timezone,
+            keep_other_columns=True,
+        )
+    return specs
+
+
+def latest_timestamp(engine: Engine, table: str, column: str):
+    """The latest value of a timestamp column of a stored table (None when it has no rows)."""
+    return engine.scalar(f"SELECT max({engine.dialect.ident(column)}) FROM {engine.relation(table)}")
+
+
+def user_columns_relation(engine: Engine, table: str) -> str:
+    """A raw table as the user wrote it: without the columns the raw layer adds for itself (SOURCE_ROW)."""
+    relation = engine.relation(table)
+    columns = [c for c in engine.column_types(relation) if c != SOURCE_ROW]
+    return f"(SELECT {', '.join(engine.dialect.ident(c) for c in columns)} FROM {relation})"

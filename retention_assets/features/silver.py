@@ -1,79 +1,86 @@
 """Joining the cleaned entity table with every window's features: one row per customer and snapshot.
 
-Joins are validated one-to-one; a join that would fan out (duplicate keys on either side) is an
-error naming the table and a few keys, never a silently larger table.
+Joins are checked one-to-one before they run; a join that would fan out (duplicate keys on either
+side) or repeat a column is an error naming the table and a few keys, never a silently larger table.
+The join itself is one SQL statement on the engine, written straight to storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-import pandas as pd
-
-FEATURE_TIMESTAMP = "feature_timestamp"
+from retention_assets.core.columns import FEATURE_TIMESTAMP
+from retention_assets.engine.base import Engine, TableInfo
 
 
 class FanOutError(ValueError):
     """A join that would produce more than one row per customer and snapshot."""
 
 
-def _duplicates(frame: pd.DataFrame, keys: list[str]) -> list:
-    dup = frame[frame.duplicated(keys, keep=False)]
-    return dup[keys].drop_duplicates().head(5).to_records(index=False).tolist()
+def repeated_keys(engine: Engine, relation: str, keys: Sequence[str], limit: int = 5) -> list[tuple]:
+    """A few key combinations that occur more than once in `relation` (none: the keys are unique)."""
+    q = engine.dialect.ident
+    columns = ", ".join(q(k) for k in keys)
+    return engine.rows(f"SELECT {columns} FROM {relation} GROUP BY {columns} HAVING count(*) > 1 "
+                       f"ORDER BY {columns} LIMIT {int(limit)}")
 
 
-def join_one_to_one(left: pd.DataFrame, right: pd.DataFrame, keys: list[str], right_name: str) -> pd.DataFrame:
-    """Left join that refuses to change the number of rows."""
-    for frame, name in ((left, "the left side"), (right, right_name)):
-        dups = _duplicates(frame, keys)
-        if dups:
-            raise FanOutError(f"joining {right_name} on {keys} would fan out: {name} repeats keys {dups}")
-    overlap = (set(left.columns) & set(right.columns)) - set(keys)
-    if overlap:
-        raise FanOutError(f"{right_name} repeats columns {sorted(overlap)} already in the joined table")
-    return left.merge(right, on=keys, how="left", validate="one_to_one")
+def check_one_to_one(engine: Engine, relation: str, keys: Sequence[str], name: str) -> None:
+    duplicates = repeated_keys(engine, relation, keys)
+    if duplicates:
+        raise FanOutError(f"joining {name} on {list(keys)} would fan out: {name} repeats keys "
+                          f"{[tuple(d) if len(d) > 1 else d[0] for d in duplicates]}")
 
 
-def days_since(dates: pd.Series, as_of: pd.Series) -> pd.Series:
-    """Fractional days from each date to its row's feature timestamp (negative if the date is later)."""
-    return (as_of - dates).dt.total_seconds() / 86400.0
+def silver_sql(engine: Engine, *, entity: str, entity_columns: list[str], key: str, snapshots: Sequence[datetime],
+               inputs: dict[str, tuple[str, list[str]]], date_columns: Sequence[str] = ()) -> str:
+    """Entity attributes at every snapshot, then each input's columns, ordered by (feature_timestamp, key).
 
-
-def join_silver(
-    entity: pd.DataFrame,
-    key: str,
-    snapshots: Sequence[datetime],
-    window_frames: Mapping[str, pd.DataFrame],
-    date_columns: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Entity attributes at every snapshot plus every window's features.
-
-    Date columns become `days_since_<column>` as of each row's feature timestamp (the raw dates are
-    dropped: a model should see durations, not calendar dates). Each window table is validated
-    (unique keys, no repeated columns) and aligned to the spine, then all are concatenated at once:
-    merging them one by one copied the growing table per window (3.4 GiB peak at 100k customers).
+    `inputs` maps a table name to (its relation, the columns it adds). Date columns become
+    `days_since_<column>` as of each row's feature timestamp (the raw dates are dropped: a model
+    should see durations, not calendar dates), placed after the feature timestamp.
     """
-    if entity[key].duplicated().any():
-        raise FanOutError(f"the entity table repeats keys {entity.loc[entity[key].duplicated(), key].head(5).tolist()}")
-    stamps = pd.DataFrame({FEATURE_TIMESTAMP: pd.to_datetime(list(snapshots), utc=True)})
-    base = stamps.merge(entity, how="cross")[[*entity.columns, FEATURE_TIMESTAMP]]
-    for column in date_columns:
-        base[f"days_since_{column}"] = days_since(pd.to_datetime(base[column], utc=True), base[FEATURE_TIMESTAMP])
-        base = base.drop(columns=[column])
-    keys = [key, FEATURE_TIMESTAMP]
-    base = base.sort_values([FEATURE_TIMESTAMP, key], kind="mergesort").reset_index(drop=True)
-    index = pd.MultiIndex.from_frame(base[keys])
-    parts, seen = [base], set(base.columns)
-    for name, frame in window_frames.items():
-        frame = frame.assign(**{FEATURE_TIMESTAMP: pd.to_datetime(frame[FEATURE_TIMESTAMP], utc=True)})
-        dups = _duplicates(frame, keys)
-        if dups:
-            raise FanOutError(f"joining {name} on {keys} would fan out: {name} repeats keys {dups}")
-        overlap = (set(frame.columns) - set(keys)) & seen
+    d = engine.dialect
+    q = d.ident
+    sn = f"{d.snapshot_values(FEATURE_TIMESTAMP, list(snapshots))}"
+    dates = set(date_columns)
+    select = [f"e.{q(c)}" for c in entity_columns if c not in dates]
+    select.append(f"sn.{q(FEATURE_TIMESTAMP)}")
+    select += [f"{d.days_between(f'sn.{q(FEATURE_TIMESTAMP)}', f'e.{q(c)}')} AS {q(f'days_since_{c}')}"
+               for c in date_columns]
+    joins = []
+    for i, (relation, columns) in enumerate(inputs.values()):
+        alias = f"w{i}"
+        select += [f"{alias}.{q(c)}" for c in columns]
+        joins.append(f"LEFT JOIN {relation} {alias} ON {alias}.{q(key)} = e.{q(key)} "
+                     f"AND {alias}.{q(FEATURE_TIMESTAMP)} = sn.{q(FEATURE_TIMESTAMP)}")
+    newline = "\n"
+    return (f"SELECT {', '.join(select)}\nFROM {entity} e CROSS JOIN {sn} sn\n{newline.join(joins)}\n"
+            f"ORDER BY sn.{q(FEATURE_TIMESTAMP)}, e.{q(key)}")
+
+
+def build_silver(engine: Engine, *, entity_table: str, key: str, snapshots: Sequence[datetime], inputs: Sequence[str],
+                 date_columns: Sequence[str] = (), target: str) -> TableInfo:
+    """Check every join is one-to-one, then write the joined table `target`."""
+    entity = engine.relation(entity_table)
+    check_one_to_one(engine, entity, [key], f"the entity table {entity_table}")
+    entity_columns = list(engine.column_types(entity))
+    missing = [c for c in date_columns if c not in entity_columns]
+    if missing:
+        raise ValueError(f"{entity_table} has no date column(s) {missing}")
+    seen = {c for c in entity_columns if c not in date_columns} | {FEATURE_TIMESTAMP}
+    seen |= {f"days_since_{c}" for c in date_columns}
+    joined: dict[str, tuple[str, list[str]]] = {}
+    for name in inputs:
+        relation = engine.relation(name)
+        columns = [c for c in engine.column_types(relation) if c not in (key, FEATURE_TIMESTAMP)]
+        check_one_to_one(engine, relation, [key, FEATURE_TIMESTAMP], name)
+        overlap = seen & set(columns)
         if overlap:
             raise FanOutError(f"{name} repeats columns {sorted(overlap)} already in the joined table")
-        seen |= set(frame.columns)
-        aligned = frame.set_index(keys).reindex(index)
-        parts.append(aligned.reset_index(drop=True))
-    return pd.concat(parts, axis=1)
+        seen |= set(columns)
+        joined[name] = (relation, columns)
+    sql = silver_sql(engine, entity=entity, entity_columns=entity_columns, key=key, snapshots=snapshots,
+                     inputs=joined, date_columns=date_columns)
+    return engine.write_table(target, sql)

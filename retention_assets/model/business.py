@@ -44,13 +44,46 @@ def best_threshold(curve: pd.DataFrame) -> float:
     return float(curve.loc[curve["net_value"] == best, "threshold"].max())
 
 
-def plan_campaign(
-    scores: pd.DataFrame, key: str, value: np.ndarray, acceptance: float, cost: float, threshold: float
-) -> pd.DataFrame:
-    """Active customers at or above the threshold whose contact is worth more than it costs, best first."""
-    out = scores[[key, "churn_probability", "risk_tier", "active_at_as_of"]].copy()
-    out["value_at_stake_usd"] = value
-    out["expected_net_value_usd"] = expected_net_value(out["churn_probability"].to_numpy(), value, acceptance, cost)
-    chosen = out["active_at_as_of"] & (out["churn_probability"] >= threshold) & (out["expected_net_value_usd"] > 0)
-    campaign = out[chosen].sort_values("expected_net_value_usd", ascending=False, kind="mergesort")
-    return campaign.drop(columns=["active_at_as_of"]).reset_index(drop=True)
+def value_sql(dialect, column: str | None, available: bool, months: float, default: float) -> str:
+    """SQL for `customer_value` of a row: the monthly value column times the months saved, default where missing."""
+    if not (column and available):
+        return f"CAST({float(default)!r} AS DOUBLE)"
+    monthly = dialect.try_double(dialect.as_string(f"g.{dialect.ident(column)}"))
+    return f"coalesce({monthly} * {float(months)!r}, {float(default)!r})"
+
+
+def campaign_sql(dialect, *, scores: str, gold_scoring: str, key: str, value: str, acceptance: float, cost: float,
+                 threshold: float) -> str:
+    """Active customers at or above the threshold whose contact is worth more than it costs, best first.
+
+    `scores` is the scores relation, `gold_scoring` gold's scoring rows (for the value column), `value`
+    the SQL of a row's value at stake (`value_sql`, over alias `g`).
+    """
+    from retention_assets.core.columns import ACTIVE, PROBABILITY, RISK_TIER
+
+    q = dialect.ident
+    net = f"(s.{q(PROBABILITY)} * {float(acceptance)!r} * {value} - {float(cost)!r})"
+    return f"""
+SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, {value} AS value_at_stake_usd, {net} AS expected_net_value_usd
+FROM {scores} s JOIN {gold_scoring} g ON g.{q(key)} = s.{q(key)}
+WHERE s.{q(ACTIVE)} AND s.{q(PROBABILITY)} >= {float(threshold)!r} AND {net} > 0
+ORDER BY expected_net_value_usd DESC, s.{q(PROBABILITY)} DESC, s.{q(key)}
+"""
+
+
+def plan_campaign(engine, *, scores_table: str, gold_table: str, key: str, value_column: str | None, months: float,
+                  default_value: float, acceptance: float, cost: float, threshold: float, target: str):
+    """Write the campaign table (whom to contact, with the value at stake and the expected net value);
+    returns it and the campaign's total expected net value."""
+    from retention_assets.features.gold import scoring_rows_sql
+
+    d = engine.dialect
+    gold = engine.relation(gold_table)
+    available = value_column is not None and value_column in engine.column_types(gold)
+    columns = [key, value_column] if available else [key]
+    value = value_sql(d, value_column, available, months, default_value)
+    sql = campaign_sql(d, scores=engine.relation(scores_table), gold_scoring=f"({scoring_rows_sql(d, gold, columns)})",
+                       key=key, value=value, acceptance=acceptance, cost=cost, threshold=threshold)
+    info = engine.write_table(target, sql)
+    total = engine.scalar(f"SELECT coalesce(sum(expected_net_value_usd), 0) FROM {engine.relation(target)}")
+    return info, float(total)

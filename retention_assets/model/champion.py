@@ -43,18 +43,22 @@ def keep_servable(decision: GateDecision, champion: str | None, missing: list[st
                         f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}), so the challenger takes over")
 
 
-def evaluate_against_champion(config, model, gold, tolerance: float = 0.0) -> tuple[str | None, GateDecision]:
-    """Measure the current champion on the challenger's validation rows and decide.
+def decide_champion(config, model, engine, training_table: str, key: str,
+                    tolerance: float = 0.0) -> tuple[str | None, GateDecision]:
+    """The champion decision, in one place: the blocking `beats_champion` check and `champion_model` ask it.
 
     Both numbers must be out of sample. A champion trained on data up to the same as-of time was
     fitted on those very rows, so scoring it there would flatter it; its own logged validation AUC
     (same data, same split, same rows) is the fair number then. A champion from earlier data never
-    saw the challenger's validation cutoff, so it is scored on those rows directly.
+    saw the challenger's validation cutoff, so it is scored on those rows (read back from the training
+    set by key) directly. A champion that reads features the challenger no longer has cannot score
+    today's rows, so a challenger within the tolerance takes over (`keep_servable`).
     Returns the champion's version (None when there is none other than the challenger itself).
     """
     from sklearn.metrics import roc_auc_score
 
-    from retention_assets.features.gold import training_rows
+    from retention_assets.feature_store.training_set import read_rows_at
+    from retention_assets.model.serving import version_spec
     from retention_assets.model.tracking import champion_version, load_version, pipeline_input, version_record
 
     y_valid = np.asarray(model.validation_labels)
@@ -64,7 +68,13 @@ def evaluate_against_champion(config, model, gold, tolerance: float = 0.0) -> tu
         return None, decide(challenger, None, tolerance)
     champion_as_of, champion_auc = version_record(config, current)
     if champion_as_of != model.trained_as_of or champion_auc is None:
-        rows = training_rows(gold).iloc[model.validation_rows]
+        rows = read_rows_at(engine, training_table, key, model.validation_keys)
         pipeline = load_version(config, current)
         champion_auc = float(roc_auc_score(y_valid, pipeline.predict_proba(pipeline_input(pipeline, rows))[:, 1]))
-    return current, decide(challenger, float(champion_auc), tolerance)
+    decision = decide(challenger, float(champion_auc), tolerance)
+    if decision.passed and not decision.promote:
+        spec = version_spec(config, current)
+        have = set(model.feature_columns)
+        decision = keep_servable(decision, current, [c for c in (*spec["numeric_columns"], *spec["categorical_columns"])
+                                                     if c not in have])
+    return current, decision

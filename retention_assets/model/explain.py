@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retention_assets.model.training import TrainedModel, model_frame
+from retention_assets.model.training import TrainedModel
 
 
-def _source_columns(model: TrainedModel) -> list[str]:
+def source_columns(model: TrainedModel) -> list[str]:
     """For every preprocessed column, the original feature it came from."""
     pre = model.pipeline.named_steps["preprocess"]
     names = list(pre.get_feature_names_out())
@@ -34,17 +34,16 @@ def shap_contributions(model: TrainedModel, rows: pd.DataFrame, background: pd.D
     import shap
 
     pre, estimator = model.pipeline.named_steps["preprocess"], model.pipeline.named_steps["model"]
-    x = np.asarray(pre.transform(model_frame(rows, model.numeric_columns, model.categorical_columns)), dtype=float)
+    x = np.asarray(pre.transform(model.input_frame(rows)), dtype=float)
     if model.model_name == "logistic_regression":
-        bg = np.asarray(pre.transform(model_frame(background, model.numeric_columns, model.categorical_columns)),
-                        dtype=float)
+        bg = np.asarray(pre.transform(model.input_frame(background)), dtype=float)
         values = shap.LinearExplainer(estimator, bg).shap_values(x)
     else:
         values = shap.TreeExplainer(estimator).shap_values(x)
     values = np.asarray(values)
     if values.ndim == 3:  # (rows, features, classes)
         values = values[:, :, 1]
-    per_column = pd.DataFrame(values, columns=_source_columns(model), index=rows.index)
+    per_column = pd.DataFrame(values, columns=source_columns(model), index=rows.index)
     return per_column.T.groupby(level=0, sort=False).sum().T
 
 

@@ -1,14 +1,32 @@
-"""Applying a trained model to the scoring rows: a probability and a risk tier per customer."""
+"""Applying the champion to customers: a probability, a risk tier and the top SHAP reasons per customer.
+
+`score_rows` is the one scoring function: batch scores stream the scoring rows of gold through it
+in batches (`score_offline`), serving passes it the rows it read from the online store. SHAP values
+and probabilities of a row depend on that row alone, so batching changes nothing.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
 import pandas as pd
 
-from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP
+from retention_assets.core.columns import (
+    ACTIVE,
+    ELIGIBLE,
+    FEATURE_TIMESTAMP,
+    INACTIVE_TIER,
+    MODEL_VERSION,
+    PROBABILITY,
+    RISK_TIER,
+    TOP_REASONS,
+)
+from retention_assets.engine.base import Engine, TableInfo
 from retention_assets.model.training import TrainedModel, risk_tier
 
-
-INACTIVE = "inactive"
+SCORE_BATCH_ROWS = 50_000
 
 
 def score_customers(model: TrainedModel, rows: pd.DataFrame, key: str, bounds: dict[str, float]) -> pd.DataFrame:
@@ -21,13 +39,76 @@ def score_customers(model: TrainedModel, rows: pd.DataFrame, key: str, bounds: d
     proba = model.predict_proba(rows)
     active = rows[ELIGIBLE].to_numpy().astype(bool)
     tiers = risk_tier(proba, bounds.get("medium", 0.2), bounds.get("high", 0.5))
-    scores = pd.DataFrame({
+    return pd.DataFrame({
         key: rows[key].to_numpy(),
         FEATURE_TIMESTAMP: rows[FEATURE_TIMESTAMP].to_numpy(),
-        "churn_probability": proba,
-        "risk_tier": pd.Series(tiers).where(active, INACTIVE).to_numpy(),
+        PROBABILITY: proba,
+        RISK_TIER: pd.Series(tiers).where(active, INACTIVE_TIER).to_numpy(),
         "predicted_churn": proba >= model.threshold,
-        "active_at_as_of": active,
+        ACTIVE: active,
         "model_name": model.model_name,
     })
-    return scores.sort_values("churn_probability", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+def score_rows(serving, rows: pd.DataFrame, key: str, bounds: dict[str, float], reasons: int = 3) -> pd.DataFrame:
+    """Scores and top reasons of `rows` (the serving features, key, feature_timestamp, eligible) by a
+    `ServingModel`, most likely churners first (ties by key)."""
+    from retention_assets.model.explain import shap_contributions, top_reasons
+
+    rows = rows.reset_index(drop=True)
+    rows[ELIGIBLE] = rows[ELIGIBLE].astype(bool)
+    scores = score_customers(serving.model, rows, key, bounds)
+    scores[TOP_REASONS] = top_reasons(shap_contributions(serving.model, rows, serving.background), k=reasons)
+    scores[MODEL_VERSION] = serving.version
+    return scores.sort_values([PROBABILITY, key], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds: dict[str, float], target: str,
+                  batch_rows: int = SCORE_BATCH_ROWS) -> TableInfo:
+    """Score every scoring row of gold, batch by batch, reading only the features the model depends on;
+    the result is written sorted, most likely churners first (ties by key)."""
+    from threadpoolctl import threadpool_limits
+
+    from retention_assets.features.gold import scoring_rows_sql
+
+    d = engine.dialect
+    q = d.ident
+    columns = [key, FEATURE_TIMESTAMP, ELIGIBLE, *serving.model.serving_features]
+    sql = f"{scoring_rows_sql(d, engine.relation(gold_table), columns)} ORDER BY {q(key)}"
+    staging = f"{target}__unsorted"
+
+    def scored():
+        with threadpool_limits(limits=1):
+            for batch in engine.batches(sql, batch_rows):
+                yield score_rows(serving, batch.to_pandas(), key, bounds)
+
+    engine.write_batches(staging, scored())
+    try:
+        return engine.write_table(target, f"SELECT * FROM {engine.relation(staging)} "
+                                          f"ORDER BY {q(PROBABILITY)} DESC, {q(key)}")
+    finally:
+        engine.drop(staging)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What a scores table holds, for metadata and the campaign."""
+
+    rows: int
+    as_of: datetime | None
+    tiers: dict[str, int]
+    active: int
+    model_version: str | None
+    probabilities: np.ndarray  # every customer's probability, for the distribution plot
+
+
+def score_summary(engine: Engine, table: str) -> ScoreSummary:
+    q = engine.dialect.ident
+    scores = engine.relation(table)
+    rows, as_of, active, version = engine.rows(
+        f"SELECT count(*), max({q(FEATURE_TIMESTAMP)}), count(*) FILTER (WHERE {q(ACTIVE)}), "
+        f"min({q(MODEL_VERSION)}) FROM {scores}")[0]
+    tiers = dict(engine.rows(f"SELECT {q(RISK_TIER)}, count(*) FROM {scores} GROUP BY 1"))
+    ordered = {tier: int(tiers.get(tier, 0)) for tier in ("high", "medium", "low", INACTIVE_TIER)}
+    probabilities = engine.query(f"SELECT {q(PROBABILITY)} FROM {scores}").column(0).to_numpy()
+    return ScoreSummary(int(rows), as_of, ordered, int(active or 0), version, probabilities)

@@ -1,9 +1,10 @@
-"""Scoring from the registry and the online store: the one code path behind batch scores and serving.
+"""The champion from the registry, and online scoring: the same scoring function as batch scores.
 
 The champion is loaded from the MLflow registry (the pipeline plus the spec and SHAP background
-logged with it), its feature service names the online features it reads, and every customer is
-scored and explained exactly the same way whether the caller is the `churn_scores` asset, the
-`retention score` command or `retention_assets.serving.predict`.
+logged with it); its feature service names the online features it reads. Every customer is scored
+and explained by `model.scoring.score_rows`, whether the rows come from the offline tables (the
+`churn_scores` asset, in batches) or from the online store (`retention score`,
+`retention_assets.serving.predict`, the HTTP endpoint), so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from retention_assets.feature_store.repository import FeastConfig, online_features, service_name
-from retention_assets.features.labels import ELIGIBLE, FEATURE_TIMESTAMP
+from retention_assets.core.columns import FEATURE_TIMESTAMP
 from retention_assets.model.training import TrainedModel
 from retention_assets.model.tracking import TrackingConfig
 
@@ -37,7 +38,7 @@ def serving_spec(model: TrainedModel) -> dict:
     """What scoring needs beside the pipeline; logged with every model version."""
     return {"model_name": model.model_name, "numeric_columns": model.numeric_columns,
             "categorical_columns": model.categorical_columns, "threshold": model.threshold,
-            "trained_as_of": model.trained_as_of}
+            "trained_as_of": model.trained_as_of, "serving_features": model.serving_features}
 
 
 def model_service(tracking: TrackingConfig, version: str) -> str:
@@ -81,6 +82,7 @@ def load_champion(tracking: TrackingConfig, version: str | None = None) -> Servi
         categorical_columns=spec["categorical_columns"], threshold=float(spec["threshold"]), metrics={},
         candidate_metrics={}, validation="", roc_curve=([], []), trained_as_of=spec["trained_as_of"],
         registered_version=version,
+        serving_features=spec.get("serving_features", [*spec["numeric_columns"], *spec["categorical_columns"]]),
     )
     return ServingModel(model, version, model_service(tracking, version), background)
 
@@ -92,8 +94,7 @@ def score_online(feast: FeastConfig, serving: ServingModel, key: str, ids: list[
     Customers the online store does not know raise ServingError: scoring them would silently score
     imputed defaults.
     """
-    from retention_assets.model.explain import shap_contributions, top_reasons
-    from retention_assets.model.scoring import score_customers
+    from retention_assets.model.scoring import score_rows
 
     ids = [str(i) for i in ids]
     try:
@@ -105,10 +106,4 @@ def score_online(feast: FeastConfig, serving: ServingModel, key: str, ids: list[
     if unknown:
         raise ServingError(f"{len(unknown)} customer(s) have no online features in Feast project "
                            f"'{feast.project}' (view as of the last materialization): {unknown[:10]}")
-    rows[ELIGIBLE] = rows[ELIGIBLE].astype(bool)
-    scores = score_customers(serving.model, rows, key, bounds)
-    explained = pd.Series(top_reasons(shap_contributions(serving.model, rows, serving.background), k=reasons),
-                          index=rows[key].to_numpy())
-    scores["top_reasons"] = scores[key].map(explained).to_numpy()
-    scores["model_version"] = serving.version
-    return scores
+    return score_rows(serving, rows, key, bounds, reasons)

@@ -36,13 +36,20 @@ class TrainedModel:
     validation_proba: list[float] = field(default_factory=list)
     validation_rows: list[int] = field(default_factory=list)  # positions in the training rows, same order
     registered_version: str | None = None  # the model registry version this model was logged as
+    validation_keys: pd.DataFrame | None = None  # (key, feature_timestamp) of the validation rows, same order
+    serving_features: list[str] = field(default_factory=list)  # the features its predictions depend on
 
     @property
     def feature_columns(self) -> list[str]:
         return [*self.numeric_columns, *self.categorical_columns]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(model_frame(frame, self.numeric_columns, self.categorical_columns))[:, 1]
+        return self.pipeline.predict_proba(self.input_frame(frame))[:, 1]
+
+    def input_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The pipeline's input from rows that may hold only the serving features: a feature the model never
+        reads is passed as missing (its imputed value cannot change a prediction or a SHAP value)."""
+        return model_frame(frame.reindex(columns=self.feature_columns), self.numeric_columns, self.categorical_columns)
 
 
 def split_feature_types(frame: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
@@ -172,6 +179,7 @@ def fit_churn_model(
     trained_as_of: str = "",
     candidates: tuple[str, ...] = CANDIDATES,
     threads: int | None = 1,
+    key: str | None = None,
 ) -> TrainedModel:
     """Validate every candidate, keep the best by ROC AUC, refit it on all training rows.
 
@@ -182,7 +190,33 @@ def fit_churn_model(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="openmp"):
-        return _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates)
+        model = _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates)
+    if key is not None:
+        model.validation_keys = train.iloc[model.validation_rows][[key, timestamp]].reset_index(drop=True)
+    model.serving_features = used_features(model)
+    return model
+
+
+def used_features(model: TrainedModel) -> list[str]:
+    """The features a fitted pipeline's predictions depend on, in feature order.
+
+    A tree ensemble reads only the features it splits on; a linear model every feature with a non-zero
+    coefficient. The others can be missing at scoring time without changing any probability or SHAP
+    value, so serving (the online store) needs only these.
+    """
+    from retention_assets.model.explain import source_columns
+
+    estimator = model.pipeline.named_steps["model"]
+    sources = source_columns(model)
+    if hasattr(estimator, "_predictors"):  # HistGradientBoosting
+        used = {int(node["feature_idx"]) for trees in estimator._predictors for tree in trees
+                for node in tree.nodes if not node["is_leaf"]}
+    elif hasattr(estimator, "coef_"):
+        used = set(np.flatnonzero(np.any(np.asarray(estimator.coef_) != 0, axis=0)).tolist())
+    else:  # an unknown estimator: assume it reads everything
+        used = set(range(len(sources)))
+    wanted = {sources[i] for i in used}
+    return [f for f in model.feature_columns if f in wanted]
 
 
 def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates) -> TrainedModel:

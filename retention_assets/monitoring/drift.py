@@ -168,3 +168,29 @@ def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share:
     return DriftSignal(share, weighted, score_psi, False,
                        f"no significant drift: {share:.0%} of the model's importance is in drifted features "
                        f"(< {min_share:.0%}); {details}")
+
+
+def current_population(engine, gold_table: str, key: str, features: list[str], max_rows: int) -> pd.DataFrame:
+    """The active scoring population's features: every eligible scoring row of gold, or a seeded sample of
+    `max_rows` of them (chosen by the MD5 of the key, so every engine picks the same customers)."""
+    from retention_assets.core.columns import ELIGIBLE, FEATURE_TIMESTAMP
+    from retention_assets.features.gold import scoring_condition
+
+    d = engine.dialect
+    q = d.ident
+    gold = engine.relation(gold_table)
+    columns = ", ".join(q(c) for c in (key, FEATURE_TIMESTAMP, *features))
+    where = f"{scoring_condition(d)} AND {q(ELIGIBLE)}"
+    total = engine.scalar(f"SELECT count(*) FROM {gold} WHERE {where}")
+    order = f"ORDER BY {q(key)}"
+    if total > max_rows:
+        order = f"ORDER BY {d.hash_bucket(q(key), 2**31 - 1)}, {q(key)} LIMIT {int(max_rows)}"
+    return engine.frame(f"SELECT {columns} FROM {gold} WHERE {where} {order}")
+
+
+def active_probabilities(engine, scores_table: str) -> pd.Series:
+    """The predicted churn probability of every customer active at the as-of time."""
+    from retention_assets.core.columns import ACTIVE, PROBABILITY
+
+    q = engine.dialect.ident
+    return engine.frame(f"SELECT {q(PROBABILITY)} FROM {engine.relation(scores_table)} WHERE {q(ACTIVE)}")[PROBABILITY]

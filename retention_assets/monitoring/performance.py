@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retention_assets.core.files import atomic_write
 
 HISTORY_DIR = "score_history"
 CALIBRATION_BINS = 10
@@ -24,15 +23,27 @@ def history_path(data_path: Path, as_of: pd.Timestamp) -> Path:
     return data_path / HISTORY_DIR / f"scores_{pd.Timestamp(as_of).strftime('%Y%m%dT%H%M%SZ')}.parquet"
 
 
-def record_scores(data_path: Path, scores: pd.DataFrame, as_of: pd.Timestamp) -> Path:
-    """Keep each scoring cohort (re-scoring the same as-of time replaces it), written atomically."""
-    target = history_path(data_path, as_of)
-    atomic_write(target, lambda tmp: scores.to_parquet(tmp, index=False))
+COHORT_COLUMNS = ("feature_timestamp", "churn_probability", "active_at_as_of", "model_version")
+
+
+def record_cohort(engine, scores_table: str, data_path: Path, as_of) -> Path:
+    """Keep each scoring cohort (re-scoring the same as-of time replaces it), written atomically by the
+    engine: the key and what judging it needs."""
+    q = engine.dialect.ident
+    scores = engine.relation(scores_table)
+    key = next(iter(engine.column_types(scores)))  # scores lead with the entity key
+    columns = ", ".join(q(c) for c in (key, *COHORT_COLUMNS))
+    target = history_path(data_path, pd.Timestamp(as_of))
+    engine.export(f"SELECT {columns} FROM {scores}", target)
     return target
 
 
+def cohort_paths(data_path: Path) -> list[Path]:
+    return sorted((data_path / HISTORY_DIR).glob("scores_*.parquet"))
+
+
 def load_cohorts(data_path: Path) -> list[pd.DataFrame]:
-    return [pd.read_parquet(p) for p in sorted((data_path / HISTORY_DIR).glob("scores_*.parquet"))]
+    return [pd.read_parquet(p) for p in cohort_paths(data_path)]
 
 
 def calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:

@@ -1,7 +1,9 @@
-"""Where materialized tables and objects live, and how they are written: atomically.
+"""Where the values passed between steps live (plans, timelines, models, small monitoring tables).
 
-Every write goes to a temporary file in the target's directory and is then renamed over the
-target, so a failed or killed run never leaves a half-written table where a good one was.
+Tables the engine writes are not handled here: those assets write through `compute.engine()` and
+return only metadata. Every write goes to a temporary file in the target's directory and is then
+renamed over the target, so a failed or killed run never leaves a half-written object where a good
+one was.
 """
 
 from __future__ import annotations
@@ -16,15 +18,6 @@ import pandas as pd
 from retention_assets.core.files import atomic_write
 
 _EXTENSIONS = (".parquet", ".json", ".joblib")
-
-
-class LocalTableStorage(dg.ConfigurableResource):
-    """Parquet tables under `base_dir`, addressed by asset name (the local track's storage)."""
-
-    base_dir: str
-
-    def table_path(self, name: str) -> Path:
-        return Path(self.base_dir) / f"{name}.parquet"
 
 
 class AtomicFileIOManager(dg.ConfigurableIOManager):

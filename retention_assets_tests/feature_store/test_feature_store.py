@@ -1,10 +1,12 @@
-"""The Feast repository against the real Feast (file offline store, SQLite online store)."""
+"""The Feast repository against the real Feast (file offline store, SQLite online store), and the engine's
+point-in-time join against Feast's own get_historical_features."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from retention_assets.engine.duckdb_engine import DuckDBEngine
 from retention_assets.feature_store.repository import (
     FeastConfig,
     apply_model_service,
@@ -13,12 +15,20 @@ from retention_assets.feature_store.repository import (
     online_features,
     publish,
 )
+from retention_assets.feature_store.training_set import point_in_time_sql
 
 T1, T2, T3 = (pd.Timestamp(t, tz="UTC") for t in ("2026-03-31 12:00", "2026-04-30 12:00", "2026-05-30 12:00"))
+FEATURES = ["spend_30d", "tickets_30d", "plan"]
 
 
 @pytest.fixture
-def store(tmp_path) -> FeastConfig:
+def engine(tmp_path):
+    with DuckDBEngine(tmp_path / "tables") as engine:
+        yield engine
+
+
+@pytest.fixture
+def store(tmp_path, engine) -> FeastConfig:
     config = FeastConfig("pit_test", str(tmp_path / "feast"), str(tmp_path / "feast" / "registry.db"),
                          {"type": "sqlite", "path": str(tmp_path / "feast" / "online.db")})
     features = pd.DataFrame({
@@ -29,21 +39,24 @@ def store(tmp_path) -> FeastConfig:
         "plan": ["basic", "basic", "pro", "pro", "pro"],
         "eligible": [True, True, False, True, True],
     })
-    publish(config, features, "customer_id", "feature_timestamp")
+    engine.write_frame("gold", features)
+    publish(config, engine, f"SELECT * FROM {engine.relation('gold')}", "customer_id", "feature_timestamp")
     return config
 
 
+ROWS = pd.DataFrame({
+    "customer_id": ["A", "A", "B", "A", "A", "B"],
+    "feature_timestamp": [T2, T1, T2, T1 - pd.Timedelta(days=1), T2 + pd.Timedelta(days=3), T3],
+    "churned": [1, 0, 0, 1, 0, 1],
+})
+
+
 def test_each_training_row_gets_the_features_as_of_its_own_cutoff(store):
-    rows = pd.DataFrame({
-        "customer_id": ["A", "A", "B", "A", "A", "B"],
-        "feature_timestamp": [T2, T1, T2, T1 - pd.Timedelta(days=1), T2 + pd.Timedelta(days=3), T3],
-        "churned": [1, 0, 0, 1, 0, 1],
-    })
-    out = historical_features(store, rows, "customer_id", "feature_timestamp", ["spend_30d", "tickets_30d", "plan"])
+    out = historical_features(store, ROWS, "customer_id", "feature_timestamp", FEATURES)
     # Same rows, same order, labels passed through untouched.
-    assert out["customer_id"].tolist() == rows["customer_id"].tolist()
-    assert out["feature_timestamp"].tolist() == rows["feature_timestamp"].tolist()
-    assert out["churned"].tolist() == rows["churned"].tolist()
+    assert out["customer_id"].tolist() == ROWS["customer_id"].tolist()
+    assert out["feature_timestamp"].tolist() == ROWS["feature_timestamp"].tolist()
+    assert out["churned"].tolist() == ROWS["churned"].tolist()
     # A at T2 sees its T2 row (not the later T3 value 30.0); A at T1 its T1 row; B at T2 its own null.
     assert out["spend_30d"].iloc[0] == 20.0 and out["tickets_30d"].iloc[0] == 2
     assert out["spend_30d"].iloc[1] == 10.0 and out["tickets_30d"].iloc[1] == 1
@@ -54,9 +67,26 @@ def test_each_training_row_gets_the_features_as_of_its_own_cutoff(store):
     assert out["tickets_30d"].iloc[5] == 7 and out["plan"].iloc[5] == "pro"
 
 
-def test_online_store_holds_the_scoring_snapshot_and_services_name_a_models_features(store):
-    assert materialize_online(store, T2.to_pydatetime(), "feature_timestamp", batch=1) == 2
-    service = apply_model_service(store, "churn_model_v1", ["spend_30d", "plan", "eligible"], "test")
+def test_the_engines_point_in_time_join_is_feasts(store, engine):
+    feast = historical_features(store, ROWS, "customer_id", "feature_timestamp", FEATURES)
+    with engine.registered("rows", ROWS) as rows:
+        sql = point_in_time_sql(engine.dialect, entity_rows=rows, entity_columns=list(ROWS.columns),
+                                features=engine.file_relation(store.source_path, "parquet"), feature_columns=FEATURES,
+                                key="customer_id", order=["customer_id", "feature_timestamp", *FEATURES, "churned"])
+        ours = engine.frame(sql)
+    expected = feast.sort_values(["feature_timestamp", "customer_id"], kind="stable").reset_index(drop=True)
+    def values(series: pd.Series) -> list:
+        return series.astype(object).where(series.notna(), None).tolist()
+
+    for column in ["customer_id", *FEATURES, "churned"]:
+        assert values(ours[column]) == values(expected[column]), column
+
+
+def test_online_store_holds_the_champions_features_as_of_the_scoring_time(store, engine):
+    service = apply_model_service(store, "churn_model_v1", ["spend_30d", "plan", "eligible"], "test",
+                                  "customer_id", "feature_timestamp")
+    assert materialize_online(store, engine, service, T2.to_pydatetime(), "customer_id", "feature_timestamp",
+                              batch=1) == 2
     online = online_features(store, service, "customer_id", ["B", "A", "Z"], "feature_timestamp")
     assert online["customer_id"].tolist() == ["B", "A", "Z"]
     assert set(online.columns) == {"customer_id", "spend_30d", "plan", "eligible", "feature_timestamp"}
@@ -64,12 +94,21 @@ def test_online_store_holds_the_scoring_snapshot_and_services_name_a_models_feat
     assert a["spend_30d"] == 20.0 and a["plan"] == "basic" and a["feature_timestamp"] == T2
     assert pd.isna(b["spend_30d"]) and b["feature_timestamp"] == T2
     assert pd.isna(z["feature_timestamp"])  # unknown customer: no timestamp, caught by scoring
+    # Only the service's features are in the online store: its view holds nothing else.
+    view = store.store().get_feature_view("churn_model_v1_online")
+    assert [f.name for f in view.features] == ["spend_30d", "plan", "eligible"]
 
 
-def test_republishing_a_changed_schema_replaces_the_view(store):
+def test_a_service_for_features_the_view_does_not_publish_is_refused(store):
+    with pytest.raises(ValueError, match="does not publish"):
+        apply_model_service(store, "churn_model_v2", ["spend_30d", "nope"], "test", "customer_id",
+                            "feature_timestamp")
+
+
+def test_republishing_a_changed_schema_replaces_the_view(store, engine):
     from retention_assets.feature_store.repository import VIEW
 
-    narrower = pd.DataFrame({"customer_id": ["A"], "feature_timestamp": [T1], "spend_30d": [1.0]})
-    summary = publish(store, narrower, "customer_id", "feature_timestamp")
-    assert summary["features"] == ["spend_30d"]
+    engine.write_frame("narrow", pd.DataFrame({"customer_id": ["A"], "feature_timestamp": [T1], "spend_30d": [1.0]}))
+    summary = publish(store, engine, f"SELECT * FROM {engine.relation('narrow')}", "customer_id", "feature_timestamp")
+    assert list(summary.features) == ["spend_30d"]
     assert [f.name for f in store.store().get_feature_view(VIEW).features] == ["spend_30d"]

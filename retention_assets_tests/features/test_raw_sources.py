@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retention_assets.engine.duckdb import connect
+from retention_assets.engine.duckdb_engine import DuckDBEngine
 from retention_assets.core.errors import DataValidationError
 from retention_assets.features.raw import SourceSpec, validate_and_write
 
@@ -33,9 +33,9 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def validate(spec: SourceSpec, tmp_path: Path) -> tuple[pd.DataFrame, object]:
-    target = tmp_path / "out" / f"{spec.name}.parquet"
-    report = validate_and_write(connect(), spec, target)
-    return pd.read_parquet(target), report
+    with DuckDBEngine(tmp_path / "out") as engine:
+        report = validate_and_write(engine, spec, spec.name)
+        return pd.read_parquet(engine.location(spec.name)), report
 
 
 def test_unparseable_timestamps_name_file_column_and_rows(tmp_path):
@@ -120,12 +120,13 @@ def test_numbers_as_text_become_floats_and_the_repair_is_reported(tmp_path):
 
 def test_failed_validation_leaves_the_previous_table_untouched(tmp_path):
     good = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,1,x\n")
-    target = tmp_path / "out" / "tx.parquet"
-    validate_and_write(connect(), events_spec(good), target)
+    engine = DuckDBEngine(tmp_path / "out")
+    target = Path(engine.location("tx"))
+    validate_and_write(engine, events_spec(good), "tx")
     before = target.read_bytes()
     bad = write(tmp_path, "bad.csv", "cid,ts,amount,kind\na,garbage,1,x\n")
     with pytest.raises(DataValidationError):
-        validate_and_write(connect(), events_spec(bad), target)
+        validate_and_write(engine, events_spec(bad), "tx")
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == ["tx.parquet"]
 

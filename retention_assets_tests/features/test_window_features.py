@@ -14,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention_assets.engine.duckdb import connect
-from retention_assets.features.event_windows import EventFeatureSpec, compute_window_features
+import tempfile
+
+from retention_assets.engine.duckdb_engine import DuckDBEngine
+from retention_assets.features.event_windows import EventFeatureSpec, write_window_tables
 from retention_assets.core.timeline import parse_window, parse_windows
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=timezone.utc)
@@ -27,14 +29,15 @@ SPEC = EventFeatureSpec(
 
 
 def run(events: pd.DataFrame, customers: list[str], snapshots: list[datetime], windows=WINDOWS, categorical=()):
-    con = connect()
-    con.register("events_df", events)
-    con.register("entity_df", pd.DataFrame({"cid": customers}))
-    frames, _ = compute_window_features(
-        con, SPEC, windows, events="events_df", entity="entity_df", entity_key="cid",
-        snapshots=snapshots, categorical_columns=categorical,
-    )
-    return frames
+    with tempfile.TemporaryDirectory() as tables, DuckDBEngine(tables) as engine:
+        with engine.registered("events_df", events) as ev, \
+                engine.registered("entity_df", pd.DataFrame({"cid": customers})) as entity:
+            written = write_window_tables(
+                engine, SPEC, windows, events=ev, entity=entity, entity_key="cid", snapshots=snapshots,
+                tables={w.name: f"tx_{w.name}" for w in windows}, categorical_columns=categorical,
+            )
+        return {window: engine.frame(f"SELECT * FROM {engine.relation(table)}")
+                for window, table in written.tables.items()}
 
 
 def events_frame(rows: list[tuple[str, datetime, float]], event_type: list[str] | None = None) -> pd.DataFrame:
@@ -185,9 +188,9 @@ def test_events_of_unknown_customers_are_counted_not_aggregated():
     from retention_assets.engine.dialect import DUCKDB
 
     events = events_frame([("a", AS_OF, 1.0), ("zz", AS_OF, 1.0), ("zz", AS_OF, 2.0)])
-    con = connect()
-    con.register("events_df", events)
-    con.register("entity_df", pd.DataFrame({"cid": ["a", "b"]}))
-    assert con.execute(orphan_events_sql(DUCKDB, "events_df", "cid", "entity_df", "cid")).fetchone()[0] == 2
+    with tempfile.TemporaryDirectory() as tables, DuckDBEngine(tables) as engine, \
+            engine.registered("events_df", events) as ev, \
+            engine.registered("entity_df", pd.DataFrame({"cid": ["a", "b"]})) as entity:
+        assert engine.scalar(orphan_events_sql(DUCKDB, ev, "cid", entity, "cid")) == 2
     frames = run(events, ["a", "b"], [AS_OF])
     assert sorted(frames["all_time"]["cid"]) == ["a", "b"]
