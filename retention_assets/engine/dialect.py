@@ -108,6 +108,20 @@ class Dialect:
         """A fast, deterministic hash of a row's values, for choosing seeded samples."""
         raise NotImplementedError
 
+    def strip_whitespace(self, expr: str) -> str:
+        """`expr` without the leading and trailing whitespace Python's `str.strip()` removes (tabs, line
+        breaks, no-break and other Unicode spaces), not only the spaces a bare `trim` removes."""
+        return f"trim(BOTH {self.string(WHITESPACE)} FROM {expr})"
+
+    def nan_as_null(self, expr: str) -> str:
+        """A DOUBLE with NaN read as missing, as pandas reads it (SQL engines treat NaN as a number)."""
+        return f"(CASE WHEN isnan({expr}) THEN NULL ELSE {expr} END)"
+
+
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+"""Every character Python's `str.isspace()` accepts: what `str.strip()` removes."""
+
 
 def _utc_text(ts: datetime) -> str:
     if ts.tzinfo is None:
