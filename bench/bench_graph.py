@@ -13,13 +13,19 @@ with the in-process executor, so the step executes inside the measured process a
 mixed with any other step's. Asset checks of a selected asset run in the same process (listed under
 their asset). A baseline row shows a process that only loads the definitions.
 
-Why: to see which steps dominate time and memory at 100k customers / 10M events, the size the issue
-targets. Inputs: `retention sample` data cached under bench/.data/; outputs and the Dagster instance
-go to a temporary directory (RETENTION_DATA_DIR, DAGSTER_HOME with a dagster.yaml that only turns
-telemetry off), removed afterwards unless --keep.
+Why: to see which steps dominate time and memory, and whether the whole graph meets its goals: at
+1M customers / 100M events under 30 minutes of step time and 8 GiB peak RSS in any process; at
+100k / 10M under 150 s and 2 GiB. Inputs: `retention sample` data cached under bench/.data/;
+outputs and the Dagster instance go to a temporary directory (RETENTION_DATA_DIR, DAGSTER_HOME with
+a dagster.yaml that only turns telemetry off), removed afterwards unless --keep.
 
-    python bench/bench_graph.py                      # 100k customers, 10M events
-    python bench/bench_graph.py --customers 2000     # smoke test
+`--baseline-ref REF` also runs the same steps with the package as it was at git REF (checked out in
+a temporary worktree), in the same run on the same machine, and prints the ratios of the totals.
+
+    python bench/bench_graph.py                                  # 100k customers, 10M events
+    python bench/bench_graph.py --customers 1000000              # 1M customers, 100M events
+    python bench/bench_graph.py --baseline-ref 576c6bd           # and the code at 576c6bd, same run
+    python bench/bench_graph.py --customers 2000                 # smoke test
 """
 
 from __future__ import annotations
@@ -37,7 +43,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PROJECT_DIR, Measured, ensure_sample, format_table, package_version, run_measured  # noqa: E402
 
 DEFINITIONS_MODULE = "retention_assets.definitions"
-IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+# Code before the engine issue chose the executor per run (multi_or_in_process); it needs asking for in-process.
+LEGACY_IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+GOAL_SECONDS = {1_000_000: 30 * 60, 100_000: 150}
+GOAL_PEAK_MIB = {1_000_000: 8 * 1024, 100_000: 2 * 1024}
+PLAN_SCRIPT = """
+import json, sys
+from retention_assets.definitions import build_definitions
+from retention_assets.settings import load_settings
+defs = build_definitions(load_settings(sys.argv[1]))
+steps = {}
+for key in defs.resolve_asset_graph().toposorted_asset_keys:
+    steps.setdefault(defs.resolve_assets_def(key).node_def.name, []).append(key.to_user_string())
+print(json.dumps(steps))
+"""
+
+
+@dataclass
+class Code:
+    """Which package a run measures: the working tree, or a checkout of an earlier commit."""
+
+    label: str
+    root: Path
+    legacy: bool = False  # needs the explicit in-process run config
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, "PYTHONPATH": str(self.root)}
 
 
 @dataclass
@@ -58,17 +89,16 @@ class StepResult:
 # the plan: steps in topological order
 
 
-def plan_steps(settings_path: Path) -> list[Step]:
-    """Every step of the graph (assets grouped by the op that computes them), in topological order."""
-    from retention_assets.definitions import build_definitions
-    from retention_assets.settings import load_settings
+def plan_steps(settings_path: Path, code: Code, env: dict[str, str]) -> list[Step]:
+    """Every step of the graph (assets grouped by the op that computes them), in topological order, as the
+    measured code defines it (asked in a subprocess, so each code version plans its own graph)."""
+    import subprocess
 
-    defs = build_definitions(load_settings(settings_path))
-    steps: dict[str, Step] = {}
-    for key in defs.resolve_asset_graph().toposorted_asset_keys:
-        op_name = defs.resolve_assets_def(key).node_def.name
-        steps.setdefault(op_name, Step(op_name, [])).assets.append(key.to_user_string())
-    return list(steps.values())
+    out = subprocess.run([sys.executable, "-c", PLAN_SCRIPT, str(settings_path)], env=code.env(env), cwd=code.root,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{code.label}: planning the steps failed:\n{out.stderr[-3000:]}")
+    return [Step(name, assets) for name, assets in json.loads(out.stdout.strip().splitlines()[-1]).items()]
 
 
 def environment(settings_path: Path, work: Path) -> dict[str, str]:
@@ -76,22 +106,23 @@ def environment(settings_path: Path, work: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return {**os.environ, "RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
-            "DAGSTER_HOME": str(home)}
+            "DAGSTER_HOME": str(home), "RETENTION_EXECUTOR": "in_process"}
 
 
 # ------------------------------------------------------------------------------------------------
 # running and reading back one step
 
 
-def run_step(step: Step, env: dict[str, str]) -> Measured:
-    cmd = ["-m", "dagster", "asset", "materialize", "-m", DEFINITIONS_MODULE,
-           "--select", ",".join(step.assets), "--config-json", IN_PROCESS]
-    return run_measured(cmd, env=env, cwd=PROJECT_DIR)
+def run_step(step: Step, code: Code, env: dict[str, str]) -> Measured:
+    cmd = ["-m", "dagster", "asset", "materialize", "-m", DEFINITIONS_MODULE, "--select", ",".join(step.assets)]
+    if code.legacy:
+        cmd += ["--config-json", LEGACY_IN_PROCESS]
+    return run_measured(cmd, env=code.env(env), cwd=code.root)
 
 
-def run_baseline(env: dict[str, str]) -> Measured:
+def run_load_only(code: Code, env: dict[str, str]) -> Measured:
     """A process that imports the code location and builds its definitions, then exits."""
-    return run_measured(["-m", DEFINITIONS_MODULE], env=env, cwd=PROJECT_DIR)
+    return run_measured(["-m", DEFINITIONS_MODULE], env=code.env(env), cwd=code.root)
 
 
 def read_latest_run(home: str) -> tuple[str, dict[str, float], list[str]]:
@@ -112,10 +143,10 @@ def read_latest_run(home: str) -> tuple[str, dict[str, float], list[str]]:
     return run.status.value, durations, failed
 
 
-def execute(steps: list[Step], env: dict[str, str]) -> list[StepResult]:
+def execute(steps: list[Step], code: Code, env: dict[str, str]) -> list[StepResult]:
     results = []
     for step in steps:
-        process = run_step(step, env)
+        process = run_step(step, code, env)
         if process.returncode != 0:
             raise SystemExit(f"step {step.name} failed (exit {process.returncode}):\n{process.stderr[-6000:]}")
         status, durations, failed = read_latest_run(env["DAGSTER_HOME"])
@@ -140,8 +171,14 @@ def model_metrics(data_dir: Path) -> dict:
     return {"model": model.model_name, "validation": model.validation, **model.metrics}
 
 
+def totals(results: list[StepResult]) -> tuple[float, float, float]:
+    """(step seconds, process seconds, peak RSS MiB) of a whole run."""
+    return (sum(sum(r.step_seconds.values()) for r in results), sum(r.process.seconds for r in results),
+            max(r.process.peak_rss_mb for r in results))
+
+
 def report(baseline: Measured, results: list[StepResult]) -> str:
-    rows = [["(baseline: load definitions only)", "", "", baseline.seconds, baseline.peak_rss_mb]]
+    rows = [["(load definitions only)", "", "", baseline.seconds, baseline.peak_rss_mb]]
     for r in results:
         assets = r.step.assets[0] if len(r.step.assets) == 1 else f"{len(r.step.assets)} assets"
         rows.append([r.step.name, assets, r.step_seconds.get(r.step.name, float("nan")), r.process.seconds,
@@ -149,9 +186,7 @@ def report(baseline: Measured, results: list[StepResult]) -> str:
         for check_step, seconds in r.step_seconds.items():
             if check_step != r.step.name:
                 rows.append([f"  + check {check_step}", "", seconds, "(same process)", ""])
-    total_step = sum(sum(r.step_seconds.values()) for r in results)
-    total_process = sum(r.process.seconds for r in results)
-    peak = max(r.process.peak_rss_mb for r in results)
+    total_step, total_process, peak = totals(results)
     rows.append(["TOTAL (sum; max for RSS)", "", total_step, total_process, peak])
     return format_table(["step", "assets", "step s", "process s", "peak RSS MiB"], rows)
 
@@ -161,7 +196,46 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events-per-customer", type=float, default=100.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary outputs and Dagster instance")
+    parser.add_argument("--baseline-ref", help="also measure the package at this git commit, in the same run")
     return parser.parse_args(argv)
+
+
+def measure_graph(code: Code, settings_path: Path, work: Path) -> tuple[Measured, list[StepResult], dict]:
+    env = environment(settings_path, work)
+    steps = plan_steps(settings_path, code, env)
+    print(f"{code.label}: {len(steps)} steps, outputs in {work}; each step in a fresh `dagster asset materialize` "
+          "process (in-process executor):", flush=True)
+    load = run_load_only(code, env)
+    if load.returncode != 0:
+        raise SystemExit(f"{code.label}: loading the definitions failed:\n{load.stderr[-4000:]}")
+    results = execute(steps, code, env)
+    return load, results, model_metrics(work / "data")
+
+
+def checkout(ref: str, into: Path) -> Code:
+    import subprocess
+
+    subprocess.run(["git", "worktree", "add", "--detach", str(into), ref], cwd=PROJECT_DIR, check=True,
+                   capture_output=True)
+    return Code(f"git {ref}", into, legacy=True)
+
+
+def remove_checkout(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_DIR, capture_output=True)
+
+
+def goal_lines(customers: int, step_seconds: float, peak_mib: float) -> list[str]:
+    lines = []
+    if customers in GOAL_SECONDS:
+        goal = GOAL_SECONDS[customers]
+        lines.append(f"goal: whole graph under {goal:,} s of step time: {'MET' if step_seconds < goal else 'NOT MET'} "
+                     f"({step_seconds:,.0f} s)")
+        cap = GOAL_PEAK_MIB[customers]
+        lines.append(f"goal: peak RSS under {cap:,} MiB in any process: {'MET' if peak_mib < cap else 'NOT MET'} "
+                     f"({peak_mib:,.0f} MiB)")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -169,26 +243,36 @@ def main(argv=None) -> int:
     print(package_version(), flush=True)
     settings_path = ensure_sample(args.customers, args.events_per_customer)
     work = Path(tempfile.mkdtemp(prefix="retention_bench_graph_"))
+    current = Code("working tree", PROJECT_DIR)
+    baseline_code = checkout(args.baseline_ref, work / "baseline_code") if args.baseline_ref else None
     try:
-        env = environment(settings_path, work)
-        steps = plan_steps(settings_path)
-        print(f"{len(steps)} steps, outputs in {work}; each step in a fresh `dagster asset materialize` "
-              "process (in-process executor):", flush=True)
-        baseline = run_baseline(env)
-        if baseline.returncode != 0:
-            raise SystemExit(f"loading the definitions failed:\n{baseline.stderr[-4000:]}")
-        results = execute(steps, env)
-        metrics = model_metrics(work / "data")
-        print(f"\nWhole graph, {args.customers:,} customers, {args.events_per_customer:g} events per customer:\n")
-        print(report(baseline, results))
+        load, results, metrics = measure_graph(current, settings_path, work / "current")
+        compared = measure_graph(baseline_code, settings_path, work / "baseline") if baseline_code else None
+        print(f"\nWhole graph, {args.customers:,} customers, {args.events_per_customer:g} events per customer "
+              f"({current.label}):\n")
+        print(report(load, results))
         print(f"\nmodel: {metrics['model']} ({metrics['validation']}), ROC AUC {metrics['roc_auc']:.4f}, "
               f"PR AUC {metrics['pr_auc']:.4f}, base rate {metrics['base_rate']:.3f}, "
               f"{metrics['n_train']:,} training rows, {metrics['n_validation']:,} validation rows")
+        step_seconds, process_seconds, peak = totals(results)
+        print("\n".join(goal_lines(args.customers, step_seconds, peak)))
+        if compared:
+            old_load, old_results, old_metrics = compared
+            print(f"\nThe same graph at {baseline_code.label}:\n")
+            print(report(old_load, old_results))
+            print(f"\nmodel at {baseline_code.label}: ROC AUC {old_metrics['roc_auc']:.4f}, "
+                  f"PR AUC {old_metrics['pr_auc']:.4f}")
+            old_step, old_process, old_peak = totals(old_results)
+            print(f"\nratio working tree / {baseline_code.label}: step time {step_seconds / old_step:.2f}x "
+                  f"({step_seconds:,.0f} s vs {old_step:,.0f} s), process time {process_seconds / old_process:.2f}x, "
+                  f"peak RSS {peak / old_peak:.2f}x ({peak:,.0f} vs {old_peak:,.0f} MiB)")
         failed = [c for r in results for c in r.failed_checks]
         if failed:
             print("FAILED CHECKS:\n  " + "\n  ".join(failed))
             return 1
     finally:
+        if baseline_code:
+            remove_checkout(baseline_code.root)
         if args.keep:
             print(f"kept {work}")
         else:

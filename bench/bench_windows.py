@@ -6,11 +6,13 @@ What is measured: the time and peak memory to turn the raw `transactions` table 
 two recency columns (days since last/first event) that the project always emits, so all three
 methods produce the same 56 columns and the comparison is like for like.
 
-1. project      `retention_assets.features.event_windows.compute_window_features`, i.e. the SQL that the
-                bronze_event asset runs, on a connection from `retention_assets.engine.duckdb.connect` with
-                the `DuckDBCompute` resource's default memory limit and threads.
+1. project      `retention_assets.features.event_windows.write_window_tables`, i.e. what the
+                bronze_event asset runs: the single-scan SQL on a `DuckDBEngine` with the
+                `DuckDBEngineResource` defaults (memory limit, threads), written to one Parquet table per
+                window.
 2. hand-written one DuckDB query, one scan, conditional aggregation with constant window bounds,
-                left-joined from the distinct customer keys, same connection settings.
+                left-joined from the distinct customer keys, same connection settings, written to one
+                Parquet file with COPY (both DuckDB methods end with their result on disk).
 3. pandas       `read_parquet` then one boolean filter + groupby per window (single-threaded).
                 The read is timed separately; the table shows pandas without and with it (the
                 DuckDB methods always include reading the Parquet).
@@ -69,31 +71,32 @@ def window_hours(name: str) -> int | None:
 
 def prepare_raw(settings_path: Path) -> tuple[Path, Path]:
     """Write raw_customers / raw_transactions exactly as the raw assets do; return their paths."""
-    from retention_assets.assets.raw import raw_name, source_specs
-    from retention_assets.engine.duckdb import connect
-    from retention_assets.features.raw import validate_and_write
+    from retention_assets.core.names import raw_name
+    from retention_assets.engine.duckdb_engine import DuckDBEngine
+    from retention_assets.features.raw import source_specs, validate_and_write
     from retention_assets.settings import load_settings
 
     settings = load_settings(settings_path)
     specs = source_specs(settings)
     raw_dir = settings_path.parent / "raw"
     memory_limit, threads = duckdb_settings()
-    con = connect(memory_limit=memory_limit, threads=threads)
     paths = []
-    for name in (settings.entity.name, SOURCE):
-        start = time.perf_counter()
-        target = raw_dir / f"{raw_name(name)}.parquet"
-        report = validate_and_write(con, specs[name], target)
-        print(f"  raw step: {target.name} ({report.rows:,} rows) in {time.perf_counter() - start:.1f}s", flush=True)
-        paths.append(target)
+    with DuckDBEngine(raw_dir, memory_limit=memory_limit, threads=threads) as engine:
+        for name in (settings.entity.name, SOURCE):
+            start = time.perf_counter()
+            report = validate_and_write(engine, specs[name], raw_name(name))
+            target = Path(engine.location(raw_name(name)))
+            print(f"  raw step: {target.name} ({report.rows:,} rows) in {time.perf_counter() - start:.1f}s",
+                  flush=True)
+            paths.append(target)
     return paths[1], paths[0]
 
 
 def duckdb_settings() -> tuple[str | None, int | None]:
-    """Memory limit and threads of the project's `DuckDBCompute` resource defaults."""
-    from retention_assets.resources.compute import DuckDBCompute
+    """Memory limit and threads of the project's `DuckDBEngineResource` defaults."""
+    from retention_assets.resources.compute import DuckDBEngineResource
 
-    resource = DuckDBCompute()
+    resource = DuckDBEngineResource(tables_dir=".")
     return resource.memory_limit, resource.threads
 
 
@@ -126,18 +129,21 @@ class Timer:
 
 
 def run_project(events: Path, entity: Path, as_of: datetime, memory_limit, threads):
-    from retention_assets.engine.duckdb import connect, parquet_relation
-    from retention_assets.features.event_windows import EventFeatureSpec, compute_window_features
+    import tempfile
+
     from retention_assets.core.timeline import parse_windows
+    from retention_assets.engine.duckdb_engine import DuckDBEngine
+    from retention_assets.features.event_windows import EventFeatureSpec, write_window_tables
 
     spec = EventFeatureSpec(source=SOURCE, entity_key=KEY, timestamp_column=TS,
                             value_columns=(VALUE,), aggregations=AGGREGATIONS)
-    con = connect(memory_limit=memory_limit, threads=threads)
-    with Timer() as timer:
-        frames, _ = compute_window_features(
-            con, spec, parse_windows(WINDOWS), events=parquet_relation(events), entity=parquet_relation(entity),
-            entity_key=KEY, snapshots=[as_of],
-        )
+    with tempfile.TemporaryDirectory(dir=events.parent) as out, \
+            DuckDBEngine(out, memory_limit=memory_limit, threads=threads) as engine:
+        ev, ent = engine.file_relation(events, "parquet"), engine.file_relation(entity, "parquet")
+        with Timer() as timer:
+            written = write_window_tables(engine, spec, parse_windows(WINDOWS), events=ev, entity=ent, entity_key=KEY,
+                                          snapshots=[as_of], tables={w: f"{SOURCE}_{w}" for w in WINDOWS})
+        frames = {w: engine.frame(f"SELECT * FROM {engine.relation(t)}") for w, t in written.tables.items()}  # untimed
     return frames, timer.timings()
 
 
@@ -195,12 +201,19 @@ LEFT JOIN a USING ({KEY})
 
 
 def run_hand_written(events: Path, entity: Path, as_of: datetime, memory_limit, threads):
-    from retention_assets.engine.duckdb import connect
+    import tempfile
+
+    import pandas as pd
+
+    from retention_assets.engine.duckdb_engine import connect
 
     con = connect(memory_limit=memory_limit, threads=threads)
     sql = hand_written_sql(events, entity, as_of)
-    with Timer() as timer:
-        frame = con.execute(sql).df()
+    with tempfile.TemporaryDirectory(dir=events.parent) as out:
+        target = Path(out) / "hand_written.parquet"
+        with Timer() as timer:
+            con.execute(f"COPY ({sql}) TO '{target}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+        frame = pd.read_parquet(target)  # untimed
     return frame, timer.timings()
 
 
@@ -364,10 +377,13 @@ def goals(summary: dict) -> list[str]:
 
 
 def profile(events: Path, entity: Path, as_of: datetime, memory_limit, threads, out_dir: Path) -> None:
-    from retention_assets.engine.duckdb import connect, parquet_relation
-    from retention_assets.features.event_windows import EventFeatureSpec, snapshot_spine_sql, window_features_sql
-    from retention_assets.engine.dialect import DUCKDB
     from retention_assets.core.timeline import parse_windows
+    from retention_assets.engine.dialect import DUCKDB
+    from retention_assets.engine.duckdb_engine import connect
+    from retention_assets.features.event_windows import EventFeatureSpec, snapshot_spine_sql, window_features_sql
+
+    def parquet_relation(path: Path) -> str:
+        return f"read_parquet('{path}')"
 
     spec = EventFeatureSpec(source=SOURCE, entity_key=KEY, timestamp_column=TS,
                             value_columns=(VALUE,), aggregations=AGGREGATIONS)

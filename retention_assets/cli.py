@@ -123,34 +123,38 @@ def _record_outcome(settings, result) -> None:
 
 def _print_summary(settings, settings_path: str | None) -> None:
     import joblib
-    import pandas as pd
 
+    from retention_assets.core.names import CAMPAIGN, SCORES
+    from retention_assets.definitions import build_resources
+    from retention_assets.model.scoring import campaign_summary, score_summary
+    from retention_assets.profiles import build_profile
+
+    services = build_profile(settings.data_path)
     tables = settings.data_path / "tables"
     model = joblib.load(tables / "churn_model.joblib")
-    scores = pd.read_parquet(tables / "churn_scores.parquet")
+    with build_resources(settings, services)["compute"].engine() as engine:
+        scores = score_summary(engine, SCORES)
+        contacts, value = campaign_summary(engine, CAMPAIGN)
+        scores_at, campaign_at = engine.location(SCORES), engine.location(CAMPAIGN)
+        first_ids = [str(i) for i in scores.top_customers[:2]]
     m = model.metrics
     print("\nDone. Outputs:")
     print(f"  tables and model : {tables}")
-    print(f"  scores           : {tables / 'churn_scores.parquet'} ({len(scores)} customers, as of {model.trained_as_of})")
+    print(f"  scores           : {scores_at} ({scores.rows} customers, as of {model.trained_as_of})")
     print(f"\nModel: {model.model_name}, validated {model.validation.replace('_', ' ')} "
           f"on {m['n_validation']} rows (trained on {m['n_train']})")
     print(f"  ROC AUC {m['roc_auc']:.3f} | PR AUC {m['pr_auc']:.3f} (base rate {m['base_rate']:.3f}) | "
           f"Brier {m['brier']:.4f}")
     print(f"  at threshold {m['threshold']:.3f}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
           f"F1 {m['f1']:.3f}")
-    tiers = scores["risk_tier"].value_counts().to_dict()
-    print(f"  risk tiers: high {tiers.get('high', 0)}, medium {tiers.get('medium', 0)}, low {tiers.get('low', 0)} "
-          f"(inactive at the as-of time: {tiers.get('inactive', 0)})")
-    campaign = pd.read_parquet(tables / "retention_campaign.parquet")
-    print(f"  campaign: {len(campaign)} customers to contact, expected net value "
-          f"${campaign['expected_net_value_usd'].sum():,.0f} ({tables / 'retention_campaign.parquet'})")
+    tiers = scores.tiers
+    print(f"  risk tiers: high {tiers['high']}, medium {tiers['medium']}, low {tiers['low']} "
+          f"(inactive at the as-of time: {tiers['inactive']})")
+    print(f"  campaign: {contacts} customers to contact, expected net value ${value:,.0f} ({campaign_at})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
-    from retention_assets.profiles import build_profile
-
-    services = build_profile(settings.data_path)
     print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri {services.mlflow_tracking_uri}")
     print(f"  Feast repository ({services.name} profile): feast -c {services.feast_repo_path} feature-views list")
-    print("  online scores: retention score " + " ".join(scores[settings.entity.entity_key].astype(str).head(2)))
+    print("  online scores: retention score " + " ".join(first_ids))
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
     home = "DAGSTER_HOME=$PWD"
     if services.name == "production":

@@ -24,6 +24,21 @@ def table(settings: Settings, name: str) -> pd.DataFrame:
     return pd.read_parquet(Path(settings.data_path) / "tables" / f"{name}.parquet")
 
 
+def engine(settings: Settings):
+    """The engine the local profile uses, over the run's tables (use as a context manager)."""
+    from retention_assets.engine.duckdb_engine import DuckDBEngine
+
+    return DuckDBEngine(Path(settings.data_path) / "tables")
+
+
+def training_rows(settings: Settings, table_name: str = "gold_features") -> pd.DataFrame:
+    """The training rows of a gold-shaped table, as the pipeline selects them (every row, table order)."""
+    from retention_assets.features.gold import training_sample
+
+    with engine(settings) as e:
+        return training_sample(e, table_name, None, 10**12, settings.entity.entity_key)
+
+
 def materialized_keys(result) -> set[str]:
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 

@@ -166,7 +166,7 @@ def labels_sql(engine: Engine, definition: LabelDefinition, *, entity: str, acti
         from retention_assets.features.entity import deduplicated_sql
 
         deduplicated = deduplicated_sql(d, entity, definition.key, definition.duplicate_policy, definition.order_by)
-        return target_column_labels_sql(d, f"({deduplicated})", definition, snapshots, as_of)
+        return target_column_labels_sql(d, deduplicated, definition, snapshots, as_of)
     spine = snapshot_spine_sql(d, entity, definition.key, list(snapshots))
     if definition.signup_column:
         signup = q(definition.signup_column)
@@ -183,9 +183,11 @@ def write_labels(engine: Engine, definition: LabelDefinition, *, entity: str, ac
                  snapshots: Sequence[datetime], as_of: datetime, target: str, source_path: str) -> TableInfo:
     """Validate the target column (when the label comes from one), then write the labels table."""
     if definition.kind == "target_column":
-        from retention_assets.features.entity import check_binary_target
+        from retention_assets.features.entity import check_binary_target, deduplicated_sql
 
-        check_binary_target(engine, entity, definition.target_column, source_path)
+        deduplicated = deduplicated_sql(engine.dialect, entity, definition.key, definition.duplicate_policy,
+                                        definition.order_by)
+        check_binary_target(engine, deduplicated, definition.target_column, source_path)
     return engine.write_table(target, labels_sql(engine, definition, entity=entity, activity=activity,
                                                  snapshots=snapshots, as_of=as_of))
 

@@ -20,10 +20,6 @@ def customer_value(frame: pd.DataFrame, value_column: str | None, months: float,
     return np.full(len(frame), float(default))
 
 
-def expected_net_value(proba: np.ndarray, value: np.ndarray, acceptance: float, cost: float) -> np.ndarray:
-    return np.asarray(proba) * acceptance * np.asarray(value) - cost
-
-
 def net_value_curve(
     y_true: np.ndarray, proba: np.ndarray, value: np.ndarray, acceptance: float, cost: float, points: int = 101
 ) -> pd.DataFrame:

@@ -100,6 +100,7 @@ class ScoreSummary:
     active: int
     model_version: str | None
     probabilities: np.ndarray  # every customer's probability, for the distribution plot
+    top_customers: list  # the keys of the first rows (most likely churners)
 
 
 def score_summary(engine: Engine, table: str) -> ScoreSummary:
@@ -111,4 +112,12 @@ def score_summary(engine: Engine, table: str) -> ScoreSummary:
     tiers = dict(engine.rows(f"SELECT {q(RISK_TIER)}, count(*) FROM {scores} GROUP BY 1"))
     ordered = {tier: int(tiers.get(tier, 0)) for tier in ("high", "medium", "low", INACTIVE_TIER)}
     probabilities = engine.query(f"SELECT {q(PROBABILITY)} FROM {scores}").column(0).to_numpy()
-    return ScoreSummary(int(rows), as_of, ordered, int(active or 0), version, probabilities)
+    key = next(iter(engine.column_types(scores)))
+    top = [r[0] for r in engine.rows(f"SELECT {q(key)} FROM {scores} LIMIT 5")]
+    return ScoreSummary(int(rows), as_of, ordered, int(active or 0), version, probabilities, top)
+
+
+def campaign_summary(engine: Engine, table: str) -> tuple[int, float]:
+    """(customers to contact, total expected net value) of a campaign table."""
+    row = engine.rows(f"SELECT count(*), coalesce(sum(expected_net_value_usd), 0) FROM {engine.relation(table)}")[0]
+    return int(row[0]), float(row[1])

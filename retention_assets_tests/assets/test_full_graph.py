@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retention_assets.features.gold import training_rows
-from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, table
+from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, table, training_rows
 
 
 def test_every_asset_materializes_and_every_check_passes(graph):
@@ -23,7 +22,7 @@ def test_every_asset_materializes_and_every_check_passes(graph):
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
                       "gold_features:two_label_classes": True, "gold_features:leakage_probe": True,
-                      "churn_model:beats_champion": True, "training_set:matches_gold": True,
+                      "churn_model:beats_champion": True, "training_set:matches_feast": True,
                       "feature_drift:no_significant_drift": True, "model_performance:no_performance_drop": True}
 
 
@@ -51,7 +50,7 @@ def test_model_is_clearly_better_than_chance_but_not_suspiciously_perfect(graph)
 def test_gold_training_rows_are_strictly_before_their_labels(graph):
     settings, _ = graph
     gold = table(settings, "gold_features")
-    train = training_rows(gold)
+    train = training_rows(settings)
     assert len(train) > 0 and set(train["churned"].unique()) == {0, 1}
     assert (train["feature_timestamp"] < train["label_timestamp"]).all()
     assert (gold.loc[gold["row_role"] == "score", "label_available"] == False).all()  # noqa: E712

@@ -17,6 +17,7 @@ import pytest
 
 from retention_assets.automation import FULL_JOB, REFRESH_JOB, RETRAIN_JOB
 from retention_assets.definitions import build_definitions, build_resources
+from retention_assets.profiles import build_profile
 from retention_assets.exploration.iterations import HISTORY_FILE, load_history
 from retention_assets.sample.generator import generate_later_period, generate_sample
 from retention_assets.settings import Settings, load_settings
@@ -110,7 +111,7 @@ def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision
     event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
     context = dg.build_run_status_sensor_context(
         sensor_name="retrain_outcome_sensor", dagster_event=event, dagster_instance=world.instance, dagster_run=run,
-        resources={"tracking": build_resources(world.settings)["tracking"]})
+        resources={"tracking": build_resources(world.settings, build_profile(world.settings.data_path))["tracking"]})
     world.defs.resolve_sensor_def("retrain_outcome_sensor")(context)
 
     history = load_history(world.settings.findings_path / HISTORY_FILE)

@@ -6,23 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_assets.model.business import (
-    best_threshold,
-    customer_value,
-    expected_net_value,
-    net_value_curve,
-    plan_campaign,
-)
+from retention_assets.engine.duckdb_engine import DuckDBEngine
+from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
 
 
 def test_value_is_the_monthly_column_times_the_months_with_a_default_for_gaps():
     frame = pd.DataFrame({"fee": [10.0, np.nan]})
     assert customer_value(frame, "fee", 2.0, 50.0).tolist() == [20.0, 50.0]
     assert customer_value(frame, None, 2.0, 50.0).tolist() == [50.0, 50.0]
-
-
-def test_expected_net_value_is_probability_times_acceptance_times_value_minus_cost():
-    assert expected_net_value(np.array([0.5]), np.array([100.0]), 0.3, 5.0).tolist() == [10.0]
 
 
 def test_expensive_contacts_raise_the_best_threshold():
@@ -37,12 +28,37 @@ def test_expensive_contacts_raise_the_best_threshold():
     assert dear == pytest.approx(2 / 3, abs=0.08)
 
 
-def test_campaign_lists_only_active_customers_worth_contacting_best_first():
+def campaign(tmp_path, fees: list, value_column: str | None = "fee", **overrides):
     scores = pd.DataFrame({"cid": ["a", "b", "c", "d"], "churn_probability": [0.9, 0.8, 0.9, 0.1],
                            "risk_tier": ["high", "high", "inactive", "low"],
                            "active_at_as_of": [True, True, False, True]})
-    value = np.array([100.0, 10.0, 100.0, 1000.0])
-    campaign = plan_campaign(scores, "cid", value, acceptance=0.3, cost=5.0, threshold=0.05)
+    gold = pd.DataFrame({"cid": ["a", "b", "c", "d", "a"], "fee": [*fees, 1.0], "row_role": ["score"] * 4 + ["train"]})
+    options = {**dict(months=2.0, default_value=50.0, acceptance=0.3, cost=5.0, threshold=0.05), **overrides}
+    with DuckDBEngine(tmp_path) as engine:
+        engine.write_frame("scores", scores)
+        engine.write_frame("gold", gold)
+        _, total = plan_campaign(engine, scores_table="scores", gold_table="gold", key="cid", value_column=value_column,
+                                 target="campaign", **options)
+        return engine.frame(f"SELECT * FROM {engine.relation('campaign')}"), total
+
+
+def test_campaign_lists_only_active_customers_worth_contacting_best_first(tmp_path):
+    listed, total = campaign(tmp_path, [50.0, 5.0, 50.0, 500.0])
+    # value = fee x 2 months; net = p * 0.3 * value - 5
     # b: 0.8*0.3*10 - 5 < 0; c inactive; d: 0.1*0.3*1000 - 5 = 25 > a: 0.9*0.3*100 - 5 = 22
-    assert campaign["cid"].tolist() == ["d", "a"]
-    assert campaign["expected_net_value_usd"].tolist() == pytest.approx([25.0, 22.0])
+    assert listed["cid"].tolist() == ["d", "a"]
+    assert listed["value_at_stake_usd"].tolist() == pytest.approx([1000.0, 100.0])
+    assert listed["expected_net_value_usd"].tolist() == pytest.approx([25.0, 22.0])
+    assert total == pytest.approx(47.0)
+
+
+def test_campaign_values_missing_fees_and_missing_columns_at_the_default(tmp_path):
+    listed, _ = campaign(tmp_path, [None, 5.0, 50.0, 500.0])
+    assert listed.set_index("cid").loc["a", "value_at_stake_usd"] == 50.0
+    listed, _ = campaign(tmp_path, [50.0, 5.0, 50.0, 500.0], value_column="no_such_column")
+    assert set(listed["value_at_stake_usd"]) == {50.0}
+
+
+def test_a_high_threshold_leaves_fewer_customers(tmp_path):
+    listed, _ = campaign(tmp_path, [50.0, 5.0, 50.0, 500.0], threshold=0.5)
+    assert listed["cid"].tolist() == ["a"]
