@@ -99,6 +99,22 @@ class Dialect:
         """A fast, deterministic hash of a row's values, for choosing seeded samples."""
         raise NotImplementedError
 
+    def null_if_nan(self, expr: str) -> str:
+        """A floating-point value with NaN as NULL: pandas counts NaN as missing, SQL engines as a value."""
+        raise NotImplementedError
+
+    def hash_fraction(self, hash_expr: str) -> str:
+        """Where a `row_hash` value falls in [0, 1], as a DOUBLE that never decreases as the hash grows,
+        so `hash_fraction(h) < s` keeps a prefix of the rows ordered by `h` (about a share `s` of them).
+        (2^64 is written 1.8446744073709552E19: an exponent makes it a DOUBLE literal on both engines.)"""
+        raise NotImplementedError
+
+    def row_position(self) -> str:
+        """A number unique to each row of a relation's scan, the same on every scan of the same stored data:
+        with `row_hash` it samples rows, so identical rows are drawn independently (hashing the values
+        alone would keep or drop all copies of a row together). Only in a SELECT list."""
+        raise NotImplementedError
+
 
 def _utc_text(ts: datetime) -> str:
     if ts.tzinfo is None:
@@ -142,6 +158,15 @@ class DuckDBDialect(Dialect):
 
     def row_hash(self, exprs: list[str]) -> str:
         return f"hash({', '.join(exprs)})"
+
+    def null_if_nan(self, expr: str) -> str:
+        return f"(CASE WHEN isnan({expr}) THEN NULL ELSE {expr} END)"
+
+    def hash_fraction(self, hash_expr: str) -> str:  # hash() is a UBIGINT in [0, 2^64)
+        return f"(CAST({hash_expr} AS DOUBLE) / 1.8446744073709552E19)"
+
+    def row_position(self) -> str:  # a streaming window over the scan, in storage order
+        return "row_number() OVER ()"
 
 
 class SparkDialect(Dialect):
@@ -190,6 +215,15 @@ class SparkDialect(Dialect):
 
     def row_hash(self, exprs: list[str]) -> str:
         return f"xxhash64({', '.join(exprs)})"
+
+    def null_if_nan(self, expr: str) -> str:
+        return f"(CASE WHEN isnan({expr}) THEN NULL ELSE {expr} END)"
+
+    def hash_fraction(self, hash_expr: str) -> str:  # xxhash64() is a signed BIGINT in [-2^63, 2^63)
+        return f"(CAST({hash_expr} AS DOUBLE) / 1.8446744073709552E19 + 0.5)"
+
+    def row_position(self) -> str:  # partition id and position within it: stable for the same files and splits
+        return "monotonically_increasing_id()"
 
 
 DUCKDB = DuckDBDialect()
