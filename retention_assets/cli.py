@@ -187,9 +187,15 @@ def write_sample(out: str, customers: int, events_per_customer: float, seed: int
 
 
 def explore(files: list[str], out: str) -> int:
+    import tempfile
+
+    from retention_assets.engine.duckdb_engine import DuckDBEngine
     from retention_assets.exploration.bootstrap import explore_files
 
-    settings_path, findings_dir = explore_files([Path(f) for f in files], Path(out))
+    # the engine's tables and spill files are scratch space: nothing of them outlives the command
+    with tempfile.TemporaryDirectory(prefix="retention-explore-") as scratch, \
+            DuckDBEngine(tables_dir=Path(scratch) / "tables") as engine:
+        settings_path, findings_dir = explore_files([Path(f) for f in files], Path(out), engine)
     print(f"findings: {findings_dir}")
     print(f"settings: {settings_path}")
     print(f"Review them, then: retention quickstart --settings {settings_path}")

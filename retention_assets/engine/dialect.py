@@ -117,6 +117,17 @@ class Dialect:
         """A DOUBLE with NaN read as missing, as pandas reads it (SQL engines treat NaN as a number)."""
         return f"(CASE WHEN isnan({expr}) THEN NULL ELSE {expr} END)"
 
+    def hash_fraction(self, hash_expr: str) -> str:
+        """Where a `row_hash` value falls in [0, 1], as a DOUBLE that never decreases as the hash grows,
+        so `hash_fraction(h) < s` keeps a prefix of the rows ordered by `h` (about a share `s` of them).
+        (2^64 is written 1.8446744073709552E19: an exponent makes it a DOUBLE literal on both engines.)"""
+        raise NotImplementedError
+
+    def row_position(self) -> str:
+        """A number unique to each row of a relation's scan, the same on every scan of the same stored data:
+        with `row_hash` it samples rows, so identical rows are drawn independently (hashing the values
+        alone would keep or drop all copies of a row together). Only in a SELECT list."""
+        raise NotImplementedError
 
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -170,6 +181,12 @@ class DuckDBDialect(Dialect):
     def row_hash(self, exprs: list[str]) -> str:
         return f"hash({', '.join(exprs)})"
 
+    def hash_fraction(self, hash_expr: str) -> str:  # hash() is a UBIGINT in [0, 2^64)
+        return f"(CAST({hash_expr} AS DOUBLE) / 1.8446744073709552E19)"
+
+    def row_position(self) -> str:  # a streaming window over the scan, in storage order
+        return "row_number() OVER ()"
+
 
 class SparkDialect(Dialect):
     """Spark SQL (Databricks, Spark Connect). Sessions must set spark.sql.session.timeZone=UTC."""
@@ -222,6 +239,12 @@ class SparkDialect(Dialect):
 
     def row_hash(self, exprs: list[str]) -> str:
         return f"xxhash64({', '.join(exprs)})"
+
+    def hash_fraction(self, hash_expr: str) -> str:  # xxhash64() is a signed BIGINT in [-2^63, 2^63)
+        return f"(CAST({hash_expr} AS DOUBLE) / 1.8446744073709552E19 + 0.5)"
+
+    def row_position(self) -> str:  # partition id and position within it: stable for the same files and splits
+        return "monotonically_increasing_id()"
 
 
 DUCKDB = DuckDBDialect()

@@ -1,18 +1,34 @@
 """Bootstrapping data nobody has configured yet: profile the files, write findings and a starter
 settings file, so new data goes from files to a first materialization with one review step.
+
+The files are profiled on an engine, out of core, so a file larger than memory can be explored.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from retention_assets.core.errors import DataValidationError
 from retention_assets.exploration.findings import write_findings, write_multi_findings
-from retention_assets.exploration.profiling import DatasetProfile, profile_frame, profile_relationships, read_any
+from retention_assets.exploration.profiling import (
+    DatasetProfile,
+    profile_relation,
+    profile_relationships,
+    source_format,
+    source_relation,
+)
+
+if TYPE_CHECKING:
+    from retention_assets.engine.base import Engine
+
+EXPLORE_TABLE_PREFIX = "explore_"
 
 
 def dataset_name(path: Path, taken: set[str]) -> str:
@@ -87,20 +103,44 @@ def _event_key(entity: str, entity_key: str, event: str, relationships) -> str |
     return None
 
 
-def explore_files(paths: list[Path], out_dir: Path) -> tuple[Path, Path]:
-    """Profile `paths`, write findings under out_dir/findings and out_dir/settings.yaml.
+@contextmanager
+def explored_relations(paths: list[Path], engine: Engine) -> Iterator[dict[str, str]]:
+    """Dataset name -> relation for each file, for the duration of the block.
+
+    A CSV file is copied once into a Parquet table of the engine (every column still text), because
+    profiling scans a relation a dozen times and a CSV would be parsed again each time; the copies
+    are dropped afterwards. A Parquet file is read where it is.
+    """
+    relations: dict[str, str] = {}
+    copies: list[str] = []
+    try:
+        for path in paths:
+            name = dataset_name(path, set(relations))
+            relation = source_relation(engine, path)
+            if source_format(path) == "csv":
+                copies.append(f"{EXPLORE_TABLE_PREFIX}{name}")
+                engine.write_table(copies[-1], f"SELECT * FROM {relation}")
+                relation = engine.relation(copies[-1])
+            relations[name] = relation
+        yield relations
+    finally:
+        for table in copies:
+            engine.drop(table)
+
+
+def explore_files(paths: list[Path], out_dir: Path, engine: Engine) -> tuple[Path, Path]:
+    """Profile `paths` on `engine`, write findings under out_dir/findings and out_dir/settings.yaml.
 
     An existing settings file is left alone (the person may have edited it); findings are
     refreshed with their reviews kept. Returns (settings path, findings directory).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     findings_dir = out_dir / "findings"
-    frames, profiles = {}, {}
-    for path in paths:
-        name = dataset_name(path, set(profiles))
-        frames[name] = read_any(path)
-        profiles[name] = profile_frame(frames[name], name, str(path.resolve()))
-    relationships = profile_relationships(frames, profiles)
+    files = [Path(p) for p in paths]
+    with explored_relations(files, engine) as relations:
+        profiles = {name: profile_relation(engine, relation, name, str(path.resolve()))
+                    for (name, relation), path in zip(relations.items(), files)}
+        relationships = profile_relationships(engine, relations, profiles)
     for profile in profiles.values():
         write_findings(profile, findings_dir)
     write_multi_findings(profiles, relationships, findings_dir)

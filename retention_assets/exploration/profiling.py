@@ -24,25 +24,38 @@ are tried on a column's non-null values:
 Granularity, also from values: a table with a repeating identifier (unique ratio < 0.95) and a
 datetime column is event-level (keyed by the repeating identifier, timed by the datetime column
 with the most distinct values); otherwise it is entity-level, keyed by its most unique identifier.
-Type inference uses a seeded random sample of large frames; row counts, nulls, distinct values,
-duplicates and numeric/datetime statistics use every row.
+
+Profiles run on an engine, out of core. What needs values (the type rules, examples, the mean number
+of words) reads a bounded deterministic sample: the whole table when it has at most `sample_rows`
+rows, else the `sample_rows` rows whose positions have the smallest seeded hash. Everything counted (rows, nulls,
+distinct values, duplicate rows and keys, events per entity) and every numeric and datetime
+statistic is exact SQL over the whole relation, and so is the integer-code rule of a numeric column
+of a sampled table (the density of a sequence shows only on every row). In SQL, datetimes are
+ISO 8601 text or timestamp columns (read as the raw layer reads them); NaN counts as missing.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-from retention_assets.features.entity import iqr_fences
 from retention_assets.core.errors import DataValidationError
+from retention_assets.engine.base import NUMERIC_KINDS, TIMESTAMP_KINDS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from retention_assets.engine.base import Engine
 
 ColumnType = Literal["numeric", "categorical", "binary", "datetime", "text", "identifier"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
@@ -58,6 +71,12 @@ NEARLY_UNIQUE = 0.95
 FAR_PAST_YEARS = 50
 EPOCH_PLACEHOLDER_LIMIT = pd.Timestamp("1971-01-01", tz="UTC")
 MAX_EXAMPLE_CHARS = 80
+SAMPLE_OVERSHOOT = 2.0  # rows kept by hash before ordering, as a multiple of the sample: one pass almost always
+SAMPLE_KEY = "__profile_row_hash"
+FRAME_RELATION = "__profiled_frame"
+SOURCE_FORMATS: dict[str, Literal["csv", "parquet"]] = {
+    ".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+}
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_LIKE = re.compile(
@@ -123,19 +142,30 @@ class Relationship:
 # reading
 
 
-def read_any(path: Path, file_format: str | None = None) -> pd.DataFrame:
-    """A CSV (every column as text, empty cells as missing) or a Parquet file, for profiling."""
+def source_format(path: Path, file_format: str | None = None) -> Literal["csv", "parquet"]:
+    """The format of a user's file, from its suffix unless given; a missing file or another format is bad input."""
     path = Path(path)
     if not path.exists():
         raise DataValidationError(path, "the file does not exist")
-    fmt = file_format or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
-        path.suffix.lower()
-    )
+    fmt = file_format or SOURCE_FORMATS.get(path.suffix.lower())
     if fmt == "csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=True)
+        return "csv"
     if fmt == "parquet":
-        return pd.read_parquet(path)
+        return "parquet"
     raise DataValidationError(path, f"cannot profile format {fmt or path.suffix!r}: use csv or parquet")
+
+
+def source_relation(engine: Engine, path: Path, file_format: str | None = None) -> str:
+    """A relation over a user's file (every CSV column as text, empty cells missing), checked readable:
+    a file the engine cannot parse is bad input naming the file, not an engine traceback."""
+    fmt = source_format(path, file_format)
+    relation = engine.file_relation(Path(path), fmt)
+    try:
+        engine.column_types(relation)
+    except Exception as exc:  # each engine raises its own type; all of them mean "not this format"
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataValidationError(path, f"cannot be read as {fmt.upper()}: {first_line}") from None
+    return relation
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,20 +213,47 @@ def _share_of_dates(strings: pd.Series, weights: np.ndarray) -> float:
     return _share(_parse_datetimes(strings.where(date_like)).notna(), weights)
 
 
-def _integer_code(numbers: np.ndarray) -> bool:
+@dataclass(frozen=True)
+class IntegerEvidence:
+    """What the integer-code rule needs to know of a column's numbers, from a sample (numpy) or every row (SQL)."""
+
+    count: int  # numbers present
+    distinct: int
+    whole: bool  # every number is a finite, non-negative integer
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, numbers: np.ndarray) -> IntegerEvidence:
+        if numbers.size == 0:
+            return cls(0, 0, True, None, None)
+        whole = bool(np.all(np.isfinite(numbers)) and np.all(numbers >= 0) and np.all(numbers == np.floor(numbers)))
+        return cls(int(numbers.size), int(np.unique(numbers).size), whole, float(numbers.min()), float(numbers.max()))
+
+
+def _digits(value: float) -> int:
+    return int(np.floor(np.log10(max(value, 1.0)))) + 1
+
+
+def _integer_code(evidence: IntegerEvidence) -> bool:
     """Distinct non-negative integers that look like a sequence or a fixed-width code, not a measurement."""
-    n = numbers.size
-    if n < MIN_INTEGER_KEYS or not np.all(np.isfinite(numbers)):
+    n = evidence.count
+    if n < MIN_INTEGER_KEYS or not evidence.whole or evidence.distinct != n:
         return False
-    if np.any(numbers < 0) or np.any(numbers != np.floor(numbers)):
-        return False
-    if np.unique(numbers).size != n:
-        return False
-    low, high = float(numbers.min()), float(numbers.max())
-    if high - low + 1 <= 2 * n:
+    assert evidence.low is not None and evidence.high is not None  # there are numbers
+    if evidence.high - evidence.low + 1 <= 2 * n:
         return True
-    digits = np.floor(np.log10(np.maximum(numbers, 1))) + 1
-    return bool(digits.min() == digits.max() and digits.min() >= 6)
+    # the digit count grows with the value, so the smallest and largest numbers bound all the others
+    return _digits(evidence.low) == _digits(evidence.high) >= 6
+
+
+def _type_of_every_number(evidence: IntegerEvidence) -> ColumnType:
+    """What `infer_column_type` says of a numeric column once it sees all of its numbers."""
+    if evidence.count == 0:
+        return "categorical"
+    if evidence.distinct == 2:
+        return "binary"
+    return "identifier" if _integer_code(evidence) else "numeric"
 
 
 def _shape(value: str) -> str:
@@ -269,7 +326,7 @@ def infer_column_type(series: pd.Series) -> ColumnType:
         return "binary"
     if pd.api.types.is_numeric_dtype(values) or python_numbers:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        return "identifier" if _integer_code(numbers) else "numeric"
+        return "identifier" if _integer_code(IntegerEvidence.of(numbers)) else "numeric"
     if strings is None:  # anything else (one boolean, mixed objects) is judged by its text
         strings, weights = _distinct_strings(values)
         if strings.empty:
@@ -279,18 +336,250 @@ def infer_column_type(series: pd.Series) -> ColumnType:
     if _share(numbers.notna(), weights) >= NUMERIC_PARSE_SHARE and not leading_zeros:
         # distinct strings can repeat a number ("1" and "1.0"): judge every value, not the distinct ones
         every = np.repeat(numbers.to_numpy(dtype=float), weights)
-        return "identifier" if _integer_code(every[~np.isnan(every)]) else "numeric"
+        return "identifier" if _integer_code(IntegerEvidence.of(every[~np.isnan(every)])) else "numeric"
     return _string_type(strings, weights)
 
 
 # --------------------------------------------------------------------------------------------------
+# exact statistics, in SQL over the whole relation
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How SQL reads one column: its value (NaN as NULL), as a number, and as a UTC timestamp."""
+
+    name: str
+    value: str
+    number: str
+    stamp: str
+
+
+def _sql_columns(engine: Engine, relation: str) -> list[_Column]:
+    """Each column's SQL readings; which applies is decided later, from the values."""
+    d = engine.dialect
+    columns = []
+    for name, kind in engine.column_kinds(relation).items():
+        c = d.ident(name)
+        value = d.nan_as_null(c) if kind == "float" else c
+        text = f"trim({d.as_string(c)})"
+        if kind in NUMERIC_KINDS:
+            number = d.nan_as_null(d.as_double(c)) if kind == "float" else d.as_double(c)
+        else:
+            number = d.nan_as_null(d.try_double(text))  # "NaN" written as text is missing too
+        if kind in TIMESTAMP_KINDS:
+            # naive values are UTC, as pandas reads them here; sessions run in UTC, so the cast to the aware
+            # type reads them so (and costs a tenth of an explicit time-zone conversion)
+            stamp = d.aware_timestamp(c)
+        else:
+            stamp = d.text_timestamp(text, "UTC")
+        columns.append(_Column(name, value, number, stamp))
+    return columns
+
+
+def _select(exprs: Sequence[str], relation: str, alias: str) -> str:
+    """`relation` projected to `exprs` named c0, c1, ...: later aggregates refer to short names."""
+    body = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
+    return f"(SELECT {body} FROM {relation}) AS {alias}"
+
+
+def _int(value) -> int:
+    return int(value) if value is not None else 0
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Rows, and per column the values present and the distinct values among them."""
+
+    rows: int
+    present: dict[str, int]
+    distinct: dict[str, int]
+
+
+def _counts(engine: Engine, relation: str, columns: list[_Column]) -> _Counts:
+    parts = ["count(*)"] + [f"count(c{i}), count(DISTINCT c{i})" for i in range(len(columns))]
+    row = engine.rows(f"SELECT {', '.join(parts)} FROM {_select([c.value for c in columns], relation, 'v')}")[0]
+    return _Counts(
+        rows=_int(row[0]),
+        present={c.name: _int(row[1 + 2 * i]) for i, c in enumerate(columns)},
+        distinct={c.name: _int(row[2 + 2 * i]) for i, c in enumerate(columns)},
+    )
+
+
+def _fresh_name(taken: Sequence[str], wanted: str) -> str:
+    name = wanted
+    while name in taken:
+        name = f"_{name}"
+    return name
+
+
+def sample_relation(engine: Engine, relation: str, *, sample_rows: int, seed: int = 0,
+                    rows: int | None = None) -> pa.Table:
+    """A bounded deterministic sample: a table of at most `sample_rows` rows whole and in its own order;
+    a larger one's `sample_rows` rows with the smallest hash of (seed, row position), in hash order: the
+    same rows on every run over the same stored data, each row drawn independently of its copies. Only
+    rows whose hash falls in the lowest share of about twice the sample are ordered, so the engine never
+    sorts the whole table. `rows` is the relation's row count, when known."""
+    d = engine.dialect
+    names = list(engine.column_types(relation))
+    select = ", ".join(d.ident(c) for c in names)
+    rows = int(engine.scalar(f"SELECT count(*) FROM {relation}")) if rows is None else rows
+    if rows <= sample_rows:
+        return engine.query(f"SELECT {select} FROM {relation}")
+    key = d.ident(_fresh_name(names, SAMPLE_KEY))
+    hashed = f"(SELECT {select}, {d.row_hash([str(int(seed)), d.row_position()])} AS {key} FROM {relation}) AS hashed"
+    share = SAMPLE_OVERSHOOT * sample_rows / rows
+    while True:
+        keep = f"WHERE {d.hash_fraction(key)} < {_double(share)} " if share < 1 else ""
+        sample = engine.query(f"SELECT {select} FROM {hashed} {keep}ORDER BY {key} LIMIT {int(sample_rows)}")
+        if sample.num_rows >= sample_rows or share >= 1:
+            return sample
+        share = min(1.0, 4 * share)  # unluckily few hashes fell in the share: widen it (the same rows in the end)
+
+
+def _pandas_dtypes(schema: pa.Schema, counts: _Counts) -> dict[str, str]:
+    """The dtype each column gets when the whole relation is read into pandas (gaps make integers float64)."""
+    import pyarrow as pa
+
+    dtypes = {}
+    for field in schema:
+        values = [None] if counts.present[field.name] < counts.rows else []
+        try:
+            dtypes[field.name] = str(pa.array(values, type=field.type).to_pandas().dtype)
+        except (pa.ArrowException, TypeError, ValueError):
+            dtypes[field.name] = str(field.type)
+    return dtypes
+
+
+def _whole_number(x: str) -> str:
+    return f"({x} >= 0 AND {x} <= 1.7976931348623157E308 AND {x} = floor({x}))"
+
+
+def _integer_evidence(engine: Engine, relation: str, columns: list[_Column]) -> dict[str, IntegerEvidence]:
+    """The integer-code evidence of each column's numbers, from every row."""
+    if not columns:
+        return {}
+    parts = [f"count(c{i}), count(DISTINCT c{i}), "
+             f"sum(CASE WHEN c{i} IS NOT NULL AND NOT {_whole_number(f'c{i}')} THEN 1 ELSE 0 END), "
+             f"min(c{i}), max(c{i})" for i in range(len(columns))]
+    row = engine.rows(f"SELECT {', '.join(parts)} FROM {_select([c.number for c in columns], relation, 'n')}")[0]
+    evidence = {}
+    for i, column in enumerate(columns):
+        count, distinct, broken, low, high = row[5 * i: 5 * i + 5]
+        evidence[column.name] = IntegerEvidence(
+            _int(count), _int(distinct), _int(broken) == 0,
+            None if low is None else float(low), None if high is None else float(high))
+    return evidence
+
+
+def _double(value: float) -> str:
+    """A DOUBLE literal that round-trips exactly (and spells infinities the way both engines read them)."""
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def _fences(engine: Engine, relation: str, column: _Column,
+            multiplier: float) -> tuple[float, float, float, float] | None:
+    """(min, max, lower fence, upper fence) of a column's numbers, or None when it has none.
+
+    One quantile per query: an exact quantile holds its column's values in memory, so a query holds
+    one column's values at a time."""
+    d = engine.dialect
+    numbers = _select([column.number], relation, "n")
+    count, low, high, q1 = engine.rows(
+        f"SELECT count(c0), min(c0), max(c0), {d.quantile('c0', 0.25)} FROM {numbers}")[0]
+    if not count:
+        return None
+    q3 = engine.scalar(f"SELECT {d.quantile('c0', 0.75)} FROM {numbers}")
+    iqr = float(q3) - float(q1)  # the fences of `features.entity.iqr_fences`, from the same quantiles
+    return float(low), float(high), float(q1) - multiplier * iqr, float(q3) + multiplier * iqr
+
+
+def _outside(x: str, lower: float, upper: float) -> str:
+    """SQL for a value beyond the fences; a NaN fence keeps nothing out (as numpy compares)."""
+    sides = [f"{x} < {_double(lower)}" if not math.isnan(lower) else "",
+             f"{x} > {_double(upper)}" if not math.isnan(upper) else ""]
+    return " OR ".join(s for s in sides if s) or "1 = 0"
+
+
+def _add_numeric_stats(engine: Engine, relation: str, columns: list[_Column], profiles: dict[str, ColumnProfile],
+                       multiplier: float) -> None:
+    """min, max and the share of numbers beyond the IQR fences, for each numeric column."""
+    fenced = {c.name: f for c in columns if (f := _fences(engine, relation, c, multiplier)) is not None}
+    measured = [c for c in columns if c.name in fenced]
+    if not measured:
+        return
+    parts = [f"count(c{i}), sum(CASE WHEN {_outside(f'c{i}', *fenced[c.name][2:])} THEN 1 ELSE 0 END)"
+             for i, c in enumerate(measured)]
+    row = engine.rows(f"SELECT {', '.join(parts)} FROM {_select([c.number for c in measured], relation, 'n')}")[0]
+    for i, column in enumerate(measured):
+        profile = profiles[column.name]
+        profile.min, profile.max = fenced[column.name][:2]
+        profile.outlier_rate = _int(row[2 * i + 1]) / _int(row[2 * i])
+
+
+def _as_utc(moment: datetime | str) -> pd.Timestamp:
+    """A moment in UTC; naive moments (and an engine's text of a timestamp without offset) are UTC."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _add_datetime_stats(engine: Engine, relation: str, columns: list[_Column], profiles: dict[str, ColumnProfile],
+                        reference: pd.Timestamp | None) -> None:
+    """min, max, and the shares in the future (after `reference`) and in the far past, per datetime column."""
+    if not columns:
+        return
+    d = engine.dialect
+    far_past = reference - pd.DateOffset(years=FAR_PAST_YEARS) if reference is not None else EPOCH_PLACEHOLDER_LIMIT
+    parts = []
+    for t in (f"c{i}" for i in range(len(columns))):
+        past = f"sum(CASE WHEN {t} < {d.timestamp(far_past)} THEN 1 ELSE 0 END)"
+        later = f"sum(CASE WHEN {t} > {d.timestamp(reference)} THEN 1 ELSE 0 END)" if reference is not None else "0"
+        parts.append(f"{d.as_string(f'min({t})')}, {d.as_string(f'max({t})')}, count({t}), {past}, {later}")
+    row = engine.rows(f"SELECT {', '.join(parts)} FROM {_select([c.stamp for c in columns], relation, 't')}")[0]
+    for i, column in enumerate(columns):
+        low, high, count, past, later = row[5 * i: 5 * i + 5]
+        if not count:
+            continue
+        profile = profiles[column.name]
+        # as text: every engine prints a UTC timestamp the same way, and text keeps the microseconds
+        profile.min, profile.max = _as_utc(low).isoformat(), _as_utc(high).isoformat()
+        profile.far_past_rate = _int(past) / count
+        profile.future_rate = _int(later) / count if reference is not None else None
+
+
+def _duplicate_rows(engine: Engine, relation: str, columns: list[_Column], rows: int) -> int:
+    """Rows identical to an earlier row, exactly. Rows are hashed: when no two rows share a hash no two
+    are identical (the usual case, one pass); otherwise only the rows sharing a hash are compared value
+    by value, since a hash can collide."""
+    if rows == 0:
+        return 0
+    d = engine.dialect
+    names = [f"c{i}" for i in range(len(columns))]
+    hashed = (f"(SELECT {', '.join(names)}, {d.row_hash(names)} AS h "
+              f"FROM {_select([c.value for c in columns], relation, 'v')}) AS hashed")
+    hashes = _int(engine.scalar(f"SELECT count(DISTINCT h) FROM {hashed}"))
+    if hashes == rows:
+        return 0
+    repeated, repeated_rows = engine.rows(
+        f"SELECT count(DISTINCT h), count(*) FROM (SELECT DISTINCT h, {', '.join(names)} FROM {hashed} "
+        f"WHERE h IN (SELECT h FROM {hashed} GROUP BY h HAVING count(*) > 1)) AS repeated")[0]
+    # each hash stands for one distinct row, except a repeated hash, which stands for its distinct rows
+    return rows - (hashes - _int(repeated) + _int(repeated_rows))
+
+
+def _rows_per_key(engine: Engine, relation: str, column: _Column) -> tuple[int, float, int] | None:
+    """(min, median, max) of the number of rows per distinct value of `column`, or None without values."""
+    d = engine.dialect
+    row = engine.rows(
+        f"SELECT count(*), min(n), {d.quantile('n', 0.5)}, max(n) FROM "
+        f"(SELECT c0, count(*) AS n FROM {_select([column.value], relation, 'k')} WHERE c0 IS NOT NULL "
+        f"GROUP BY c0) AS per_key")[0]
+    if not row[0]:
+        return None
+    return int(row[1]), float(row[2]), int(row[3])
+
+
+# --------------------------------------------------------------------------------------------------
 # one dataset
-
-
-def _numbers(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
-    return pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype(float)
 
 
 def _plain(value) -> str | int | float | bool:
@@ -309,85 +598,20 @@ def _plain(value) -> str | int | float | bool:
     return text if len(text) <= MAX_EXAMPLE_CHARS else text[: MAX_EXAMPLE_CHARS - 3] + "..."
 
 
-def _utc(moment: datetime | None) -> pd.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes per row (-1 = missing) and the number of rows holding each distinct value, in one pass."""
-    try:
-        if pd.api.types.is_datetime64_any_dtype(series):  # hashing the int64 view is several times faster
-            codes, _ = pd.factorize(series.array.asi8)
-            codes[series.isna().to_numpy()] = -1
-        else:
-            codes, _ = pd.factorize(series, use_na_sentinel=True)
-    except TypeError:  # unhashable cells (lists, dicts): compare their text
-        codes, _ = pd.factorize(series.astype(str).where(series.notna()), use_na_sentinel=True)
-    counts = np.bincount(codes[codes >= 0])
-    return codes, counts[counts > 0]
-
-
-def _duplicate_rows(factorized: list[tuple[np.ndarray, np.ndarray]], rows: int) -> int:
-    """Rows identical to an earlier row: each row's codes folded into one int64, then counted once."""
-    if not factorized or rows == 0:
-        return 0
-    combined = np.zeros(rows, dtype=np.int64)
-    span = 1
-    for codes, counts in factorized:
-        radix = int(counts.size) + 1  # +1 for missing
-        if span * radix >= 2**62:  # re-number the distinct combinations so far before it overflows
-            combined, uniques = pd.factorize(combined)
-            combined, span = combined.astype(np.int64), len(uniques)
-        combined = combined * radix + (codes.astype(np.int64) + 1)
-        span *= radix
-    return rows - len(pd.unique(combined))
-
-
-def _profile_column(
-    full: pd.Series,
-    sample: pd.Series,
-    value_counts: np.ndarray,
-    *,
-    sampled: bool,
-    reference_time: pd.Timestamp | None,
-    outlier_iqr_multiplier: float,
-) -> ColumnProfile:
-    rows = len(full)
-    non_null = int(value_counts.sum())
-    cardinality = int(value_counts.size)
-    column_type = infer_column_type(sample)
-    if sampled and column_type == "numeric":
-        # density of an integer sequence is only visible on every row
-        column_type = infer_column_type(_numbers(full))
+def _column_profile(name: str, column_type: ColumnType, sample: pd.Series, counts: _Counts,
+                    dtype: str) -> ColumnProfile:
+    """The profile of one column from its counts and its sample (statistics are added by kind)."""
+    rows, present, distinct = counts.rows, counts.present[name], counts.distinct[name]
     profile = ColumnProfile(
-        name=str(full.name),
+        name=name,
         type=column_type,
-        dtype=str(full.dtype),
-        null_rate=1 - non_null / rows if rows else 0.0,
-        cardinality=cardinality,
-        unique_ratio=cardinality / non_null if non_null else 0.0,
+        dtype=dtype,
+        null_rate=1 - present / rows if rows else 0.0,
+        cardinality=distinct,
+        unique_ratio=distinct / present if present else 0.0,
         examples=[_plain(v) for v in pd.unique(_hashable(sample.dropna()))[:3]],
     )
-    if column_type == "numeric":
-        numbers = _numbers(full).dropna()
-        if not numbers.empty:
-            low, high = iqr_fences(numbers, outlier_iqr_multiplier)
-            profile.outlier_rate = float(((numbers < low) | (numbers > high)).mean())
-            profile.min, profile.max = float(numbers.min()), float(numbers.max())
-    elif column_type == "datetime":
-        stamps = _parse_datetimes(full).dropna()
-        if not stamps.empty:
-            profile.min, profile.max = stamps.min().isoformat(), stamps.max().isoformat()
-            if reference_time is not None:
-                far_past = reference_time - pd.DateOffset(years=FAR_PAST_YEARS)
-                profile.future_rate = float((stamps > reference_time).mean())
-            else:
-                far_past = EPOCH_PLACEHOLDER_LIMIT
-            profile.far_past_rate = float((stamps < far_past).mean())
-    elif _is_text_like(sample) and column_type != "binary":
+    if column_type not in ("numeric", "datetime", "binary") and _is_text_like(sample):
         strings, weights = _distinct_strings(sample)
         if not strings.empty:
             profile.mean_words = _mean_words(strings, weights)
@@ -398,7 +622,109 @@ def _best_first(names: list[str], columns: dict[str, ColumnProfile], order: list
     return sorted(names, key=lambda c: (columns[c].null_rate, order.index(c)))
 
 
+@dataclass(frozen=True)
+class _Grain:
+    granularity: Literal["entity", "event"]
+    key_candidates: list[str]
+    timestamp_column: str | None
+    timestamp_candidates: list[str]
+
+
+def _grain(columns: dict[str, ColumnProfile], rows: int) -> _Grain:
+    """Event-level with a repeating identifier and a datetime; else entity-level by the most unique identifier."""
+    order = list(columns)
+    identifiers = [c for c in order if columns[c].type == "identifier"]
+    repeating = [c for c in identifiers if columns[c].unique_ratio < NEARLY_UNIQUE]
+    nearly_unique = [c for c in identifiers if c not in repeating]
+    datetimes = sorted(
+        (c for c in order if columns[c].type == "datetime"),
+        key=lambda c: (-columns[c].cardinality, order.index(c)),
+    )
+    if repeating and datetimes:
+        return _Grain("event", _best_first(repeating, columns, order), datetimes[0], datetimes)
+    exact = [c for c in nearly_unique if columns[c].cardinality == rows]
+    key_candidates = exact + _best_first([c for c in nearly_unique if c not in exact], columns, order)
+    if not key_candidates:
+        key_candidates = _best_first(repeating, columns, order)
+    return _Grain("entity", key_candidates, None, datetimes)
+
+
+def _time_span(column: ColumnProfile) -> dict | None:
+    if column.min is None:
+        return None
+    days = (pd.Timestamp(column.max) - pd.Timestamp(column.min)).total_seconds() / 86_400
+    return {"start": column.min, "end": column.max, "days": days}
+
+
+def profile_relation(
+    engine: Engine,
+    relation: str,
+    name: str,
+    path: str | Path,
+    *,
+    reference_time: datetime | None = None,
+    outlier_iqr_multiplier: float = 3.0,
+    sample_rows: int = 200_000,
+    seed: int = 0,
+) -> DatasetProfile:
+    """Profile a relation on its engine: column types from a bounded deterministic sample, every count and
+    statistic exactly from every row in SQL (see the module docstring). Python holds the sample only.
+
+    `reference_time` (naive = UTC) is the moment after which dates count as "in the future"; without
+    it no future share is computed (there is no wall clock) and "far past" means before 1971.
+    """
+    sql_columns = _sql_columns(engine, relation)
+    counts = _counts(engine, relation, sql_columns)
+    sample_table = sample_relation(engine, relation, sample_rows=sample_rows, seed=seed, rows=counts.rows)
+    sample = sample_table.to_pandas()
+    dtypes = _pandas_dtypes(sample_table.schema, counts)
+    types: dict[str, ColumnType] = {c.name: infer_column_type(sample[c.name]) for c in sql_columns}
+    if counts.rows > sample_rows:
+        numeric = [c for c in sql_columns if types[c.name] == "numeric"]
+        for column, evidence in _integer_evidence(engine, relation, numeric).items():
+            types[column] = _type_of_every_number(evidence)
+    columns = {c.name: _column_profile(c.name, types[c.name], sample[c.name], counts, dtypes[c.name])
+               for c in sql_columns}
+    _add_numeric_stats(engine, relation, [c for c in sql_columns if types[c.name] == "numeric"], columns,
+                       outlier_iqr_multiplier)
+    _add_datetime_stats(engine, relation, [c for c in sql_columns if types[c.name] == "datetime"], columns,
+                        _as_utc(reference_time) if reference_time is not None else None)
+
+    grain = _grain(columns, counts.rows)
+    entity_key = grain.key_candidates[0] if grain.key_candidates else None
+    duplicate_keys, events_per_entity = 0, None
+    if entity_key is not None and grain.granularity == "entity":
+        duplicate_keys = counts.present[entity_key] - counts.distinct[entity_key]
+    elif entity_key is not None:
+        per_key = _rows_per_key(engine, relation, next(c for c in sql_columns if c.name == entity_key))
+        if per_key is not None:
+            low, median, high = per_key
+            mean = counts.present[entity_key] / counts.distinct[entity_key]  # exact: rows with a key per key
+            events_per_entity = {"min": low, "median": median, "mean": mean, "max": high}
+
+    return DatasetProfile(
+        name=name,
+        path=str(path),
+        rows=counts.rows,
+        granularity=grain.granularity,
+        entity_key=entity_key,
+        key_candidates=grain.key_candidates,
+        timestamp_column=grain.timestamp_column,
+        timestamp_candidates=grain.timestamp_candidates,
+        target_candidates=(
+            [c for c in columns if columns[c].type == "binary" and c != entity_key]
+            if grain.granularity == "entity" else []
+        ),
+        duplicate_rows=_duplicate_rows(engine, relation, sql_columns, counts.rows),
+        duplicate_keys=duplicate_keys,
+        columns=columns,
+        events_per_entity=events_per_entity,
+        time_span=_time_span(columns[grain.timestamp_column]) if grain.timestamp_column else None,
+    )
+
+
 def profile_frame(
+    engine: Engine,
     frame: pd.DataFrame,
     name: str,
     path: str | Path,
@@ -408,101 +734,85 @@ def profile_frame(
     sample_rows: int = 200_000,
     seed: int = 0,
 ) -> DatasetProfile:
-    """Profile a whole table: column types from a seeded sample, counts and keys from every row.
-
-    `reference_time` (naive = UTC) is the moment after which dates count as "in the future"; without
-    it no future share is computed (there is no wall clock) and "far past" means before 1971.
-    """
-    rows = len(frame)
-    sampled = rows > sample_rows
-    if sampled:
-        positions = np.sort(np.random.default_rng(seed).choice(rows, size=sample_rows, replace=False))
-        sample = frame.iloc[positions]
-    else:
-        sample = frame
-    reference = _utc(reference_time)
-    order = [str(c) for c in frame.columns]
-    factorized = {str(c): _factorize(frame[c]) for c in frame.columns}
-    columns = {
-        str(c): _profile_column(
-            frame[c], sample[c], factorized[str(c)][1], sampled=sampled, reference_time=reference,
-            outlier_iqr_multiplier=outlier_iqr_multiplier,
-        )
-        for c in frame.columns
-    }
-
-    identifiers = [c for c in order if columns[c].type == "identifier"]
-    repeating = [c for c in identifiers if columns[c].unique_ratio < NEARLY_UNIQUE]
-    nearly_unique = [c for c in identifiers if c not in repeating]
-    datetimes = sorted(
-        (c for c in order if columns[c].type == "datetime"),
-        key=lambda c: (-columns[c].cardinality, order.index(c)),
-    )
-    if repeating and datetimes:
-        granularity: Literal["entity", "event"] = "event"
-        key_candidates = _best_first(repeating, columns, order)
-        timestamp_column = datetimes[0]
-    else:
-        granularity = "entity"
-        exact = [c for c in nearly_unique if columns[c].cardinality == rows]
-        key_candidates = exact + _best_first([c for c in nearly_unique if c not in exact], columns, order)
-        if not key_candidates:
-            key_candidates = _best_first(repeating, columns, order)
-        timestamp_column = None
-    entity_key = key_candidates[0] if key_candidates else None
-
-    duplicate_keys = 0
-    events_per_entity = None
-    time_span = None
-    if entity_key is not None:
-        counts = factorized[entity_key][1]
-        if granularity == "entity":
-            duplicate_keys = int(counts.sum() - counts.size)
-        elif counts.size:
-            events_per_entity = {
-                "min": int(counts.min()), "median": float(np.median(counts)),
-                "mean": float(counts.mean()), "max": int(counts.max()),
-            }
-    if timestamp_column is not None and columns[timestamp_column].min is not None:
-        start, end = columns[timestamp_column].min, columns[timestamp_column].max
-        days = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds() / 86_400
-        time_span = {"start": start, "end": end, "days": days}
-    duplicate_rows = _duplicate_rows([factorized[c] for c in order], rows)
-
-    return DatasetProfile(
-        name=name,
-        path=str(path),
-        rows=rows,
-        granularity=granularity,
-        entity_key=entity_key,
-        key_candidates=key_candidates,
-        timestamp_column=timestamp_column,
-        timestamp_candidates=datetimes,
-        target_candidates=(
-            [c for c in order if columns[c].type == "binary" and c != entity_key] if granularity == "entity" else []
-        ),
-        duplicate_rows=duplicate_rows,
-        duplicate_keys=duplicate_keys,
-        columns=columns,
-        events_per_entity=events_per_entity,
-        time_span=time_span,
-    )
+    """Profile an in-memory frame (tests, notebooks) with the same SQL as a stored table; each column's
+    `dtype` is the frame's own."""
+    with engine.registered(FRAME_RELATION, frame) as relation:
+        profile = profile_relation(engine, relation, name, path, reference_time=reference_time,
+                                   outlier_iqr_multiplier=outlier_iqr_multiplier, sample_rows=sample_rows, seed=seed)
+    for column, series in frame.items():
+        profile.columns[str(column)].dtype = str(series.dtype)
+    return profile
 
 
 # --------------------------------------------------------------------------------------------------
 # across datasets
 
 
-def _key_text(series: pd.Series) -> pd.Series:
-    """Keys compared as text, as raw does: 17, 17.0 and "17" are the same key."""
-    values = series.dropna()
-    if pd.api.types.is_float_dtype(values) and np.all(values == np.floor(values)):
-        values = values.astype("int64")
-    return values.astype(str).str.strip()
+def _key_texts(engine: Engine, relation: str, columns: list[str]) -> dict[str, str]:
+    """SQL for each column's keys as text, as raw compares them: 17, 17.0 and " 17 " are all "17".
+    A float column is read as integers when every one of its numbers is whole (a gap made it float)."""
+    d = engine.dialect
+    kinds = engine.column_kinds(relation)
+    floats = [c for c in columns if kinds[c] == "float"]
+    whole: set[str] = set()
+    if floats:
+        x = [d.nan_as_null(d.ident(c)) for c in floats]
+        parts = [f"sum(CASE WHEN c{i} IS NOT NULL AND NOT (c{i} = floor(c{i}) AND abs(c{i}) <= 9.2E18) "
+                 f"THEN 1 ELSE 0 END)" for i in range(len(floats))]
+        row = engine.rows(f"SELECT {', '.join(parts)} FROM {_select(x, relation, 'f')}")[0]
+        whole = {c for c, broken in zip(floats, row) if not broken}
+    texts = {}
+    for column in columns:
+        c = d.ident(column)
+        if kinds[column] == "integer":
+            texts[column] = d.as_string(c)
+        elif column in whole:
+            texts[column] = d.as_string(f"CAST({d.nan_as_null(c)} AS BIGINT)")
+        elif kinds[column] == "float":
+            texts[column] = d.as_string(d.nan_as_null(c))
+        else:
+            texts[column] = f"trim({d.as_string(c)})"
+    return texts
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """Distinct keys and rows with a key on each side, and what the other side shares of them."""
+
+    left_keys: int
+    left_rows: int
+    right_keys: int
+    right_rows: int
+    shared_keys: int
+    right_rows_shared: int
+
+
+def _overlap(engine: Engine, left: tuple[str, str], right: tuple[str, str]) -> _Overlap:
+    """Compare the distinct keys of two columns in one join of their (key, rows) groups."""
+    (left_relation, left_key), (right_relation, right_key) = left, right
+
+    def per_key(relation: str, key: str, alias: str) -> str:
+        return (f"(SELECT c0 AS k, count(*) AS n FROM {_select([key], relation, alias)} "
+                f"WHERE c0 IS NOT NULL GROUP BY c0)")
+
+    row = engine.rows(
+        f"SELECT count(l.k), sum(l.n), count(r.k), sum(r.n), "
+        f"sum(CASE WHEN l.k IS NOT NULL AND r.k IS NOT NULL THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN l.k IS NOT NULL THEN r.n ELSE 0 END) "
+        f"FROM {per_key(left_relation, left_key, 'a')} AS l "
+        f"FULL OUTER JOIN {per_key(right_relation, right_key, 'b')} AS r ON l.k = r.k")[0]
+    return _Overlap(*(_int(v) for v in row))
+
+
+Cardinality = Literal["one_to_one", "one_to_many", "many_to_one", "many_to_many"]
+_CARDINALITY: dict[tuple[bool, bool], Cardinality] = {
+    (True, True): "one_to_one", (True, False): "one_to_many",
+    (False, True): "many_to_one", (False, False): "many_to_many",
+}
 
 
 def profile_relationships(
-    frames: dict[str, pd.DataFrame], profiles: dict[str, DatasetProfile]
+    engine: Engine, relations: dict[str, str], profiles: dict[str, DatasetProfile]
 ) -> list[Relationship]:
     """Which key of one dataset matches an identifier column of another, how well, and how many to how many.
 
@@ -510,44 +820,28 @@ def profile_relationships(
     measured; `left_match_rate` is the share of the left column's distinct values found on the right,
     `right_match_rate` the share of the right column's rows whose value is found on the left. The
     entity-level dataset is put on the left when there is one, so entity -> events reads one_to_many.
-    Pairs matching at most half on both sides are dropped.
+    Pairs matching at most half on both sides are dropped. Computed in SQL on distinct keys;
+    `relations` names each dataset's relation on `engine`.
     """
-    texts: dict[tuple[str, str], pd.Series] = {}
-
-    def text(dataset: str, column: str) -> pd.Series:
-        if (dataset, column) not in texts:
-            texts[dataset, column] = _key_text(frames[dataset][column])
-        return texts[dataset, column]
-
-    names = [n for n in frames if n in profiles]
+    names = [n for n in relations if n in profiles]
+    identifiers = {n: [c for c, col in profiles[n].columns.items() if col.type == "identifier"] for n in names}
+    keyed = {n: sorted(set(identifiers[n]) | set(profiles[n].key_candidates)) for n in names}
+    texts = {n: _key_texts(engine, relations[n], keyed[n]) for n in names if keyed[n]}
     found: dict[tuple[str, str, str, str], Relationship] = {}
     for a, b in combinations(names, 2):
         if profiles[b].granularity == "entity" and profiles[a].granularity == "event":
             a, b = b, a
-        pairs = {
-            (left_col, right_col)
-            for first, second, flip in ((a, b, False), (b, a, True))
-            for key in profiles[first].key_candidates
-            for other, column in profiles[second].columns.items()
-            if column.type == "identifier"
-            for left_col, right_col in [((other, key) if flip else (key, other))]
-        }
+        pairs = {(key, other) for key in profiles[a].key_candidates for other in identifiers[b]}
+        pairs |= {(other, key) for key in profiles[b].key_candidates for other in identifiers[a]}
         for left_col, right_col in sorted(pairs):
-            left_values, right_values = text(a, left_col), text(b, right_col)
-            left_distinct = pd.Index(left_values.unique())
-            right_distinct = pd.Index(right_values.unique())
-            shared = left_distinct.isin(right_distinct)
-            if not shared.any():
+            overlap = _overlap(engine, (relations[a], texts[a][left_col]), (relations[b], texts[b][right_col]))
+            if not overlap.shared_keys:
                 continue
-            left_rate = float(shared.mean())
-            right_rate = float(right_values.isin(left_distinct).mean())
+            left_rate = overlap.shared_keys / overlap.left_keys
+            right_rate = overlap.right_rows_shared / overlap.right_rows
             if max(left_rate, right_rate) <= 0.5:
                 continue
-            left_unique = left_distinct.size == left_values.size
-            right_unique = right_distinct.size == right_values.size
-            cardinality = {
-                (True, True): "one_to_one", (True, False): "one_to_many",
-                (False, True): "many_to_one", (False, False): "many_to_many",
-            }[left_unique, right_unique]
-            found[a, left_col, b, right_col] = Relationship(a, left_col, b, right_col, left_rate, right_rate, cardinality)
+            cardinality = _CARDINALITY[overlap.left_keys == overlap.left_rows, overlap.right_keys == overlap.right_rows]
+            found[a, left_col, b, right_col] = Relationship(a, left_col, b, right_col, left_rate, right_rate,
+                                                            cardinality)
     return [found[k] for k in sorted(found)]

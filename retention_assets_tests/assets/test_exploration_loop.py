@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
+from retention_assets.engine.duckdb_engine import DuckDBEngine
 from retention_assets.exploration.bootstrap import explore_files
 from retention_assets.exploration.findings import load_findings, load_multi_findings
 from retention_assets.exploration.iterations import load_history
@@ -138,8 +139,9 @@ def test_explore_bootstraps_two_unseen_files_into_a_working_graph(small_sample, 
         columns={"customer_id": "client", "event_ts": "paid_at", "amount": "paid_amount"})
     payments.to_parquet(tmp_path / "payments.parquet")
 
-    settings_path, findings_dir = explore_files([tmp_path / "clients.csv", tmp_path / "payments.parquet"],
-                                                tmp_path / "project")
+    with DuckDBEngine(tables_dir=tmp_path / "explore" / "tables") as engine:
+        settings_path, findings_dir = explore_files([tmp_path / "clients.csv", tmp_path / "payments.parquet"],
+                                                    tmp_path / "project", engine)
 
     settings = load_settings(settings_path)
     assert (settings.entity.name, settings.entity.entity_key) == ("clients", "client_ref")

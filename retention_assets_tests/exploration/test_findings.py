@@ -16,7 +16,8 @@ from retention_assets.exploration.findings import (
     write_findings,
     write_multi_findings,
 )
-from retention_assets.exploration.profiling import profile_frame, profile_relationships
+from retention_assets.exploration.profiling import profile_frame
+from retention_assets_tests.exploration.cases import relate_frames
 
 
 def customers(n: int = 30, **extra) -> pd.DataFrame:
@@ -38,8 +39,8 @@ def events(n_customers: int = 60) -> pd.DataFrame:
     })
 
 
-def write(frame: pd.DataFrame, directory: Path, name: str = "customers") -> Path:
-    return write_findings(profile_frame(frame, name, f"/data/{name}.csv"), directory)
+def write(engine, frame: pd.DataFrame, directory: Path, name: str = "customers") -> Path:
+    return write_findings(profile_frame(engine, frame, name, f"/data/{name}.csv"), directory)
 
 
 def edit(path: Path, change) -> None:
@@ -49,18 +50,19 @@ def edit(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def test_the_file_is_named_after_the_dataset(tmp_path):
-    assert write(customers(), tmp_path) == findings_path(tmp_path, "customers") == tmp_path / "customers_findings.yaml"
+def test_the_file_is_named_after_the_dataset(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
+    assert path == findings_path(tmp_path, "customers") == tmp_path / "customers_findings.yaml"
     assert multi_findings_path(tmp_path) == tmp_path / "multi_dataset_findings.yaml"
 
 
-def test_the_same_data_twice_gives_byte_identical_files(tmp_path):
-    first = write(customers(), tmp_path).read_bytes()
-    assert write(customers(), tmp_path).read_bytes() == first
+def test_the_same_data_twice_gives_byte_identical_files(engine, tmp_path):
+    first = write(engine, customers(), tmp_path).read_bytes()
+    assert write(engine, customers(), tmp_path).read_bytes() == first
 
 
-def test_the_file_is_plain_yaml_with_review_before_detected_and_rounded_floats(tmp_path):
-    text = write(customers(), tmp_path).read_text()
+def test_the_file_is_plain_yaml_with_review_before_detected_and_rounded_floats(engine, tmp_path):
+    text = write(engine, customers(), tmp_path).read_text()
     assert text.startswith("# ") and "`detected` is rewritten" in text.splitlines()[0]
     assert "!!" not in text
     data = yaml.safe_load(text)
@@ -73,8 +75,8 @@ def test_the_file_is_plain_yaml_with_review_before_detected_and_rounded_floats(t
     assert data["columns"]["age"]["detected"]["unique_ratio"] == 0.2333  # 7/30 to 4 significant digits
 
 
-def test_a_persons_edits_survive_a_rerun_and_are_what_load_returns(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_persons_edits_survive_a_rerun_and_are_what_load_returns(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
 
     def review(data):
         data["review"]["selected"] = False
@@ -84,7 +86,7 @@ def test_a_persons_edits_survive_a_rerun_and_are_what_load_returns(tmp_path):
 
     edit(path, review)
     edited = yaml.safe_load(path.read_text())
-    write(customers(n=36), tmp_path)  # new data, same columns
+    write(engine, customers(n=36), tmp_path)  # new data, same columns
     rerun = yaml.safe_load(path.read_text())
     assert rerun["review"] == edited["review"]
     assert {c: rerun["columns"][c]["review"] for c in rerun["columns"]} == {
@@ -100,8 +102,8 @@ def test_a_persons_edits_survive_a_rerun_and_are_what_load_returns(tmp_path):
     assert findings.columns_of_type("text") == []  # note is text but excluded
 
 
-def test_without_edits_the_detected_values_are_used(tmp_path):
-    findings = load_findings(write(customers(), tmp_path))
+def test_without_edits_the_detected_values_are_used(engine, tmp_path):
+    findings = load_findings(write(engine, customers(), tmp_path))
     assert findings.selected is True
     assert (findings.entity_key, findings.granularity, findings.timestamp_column) == ("customer_id", "entity", None)
     assert findings.target is None  # binary columns are only candidates; a person picks the target
@@ -111,8 +113,8 @@ def test_without_edits_the_detected_values_are_used(tmp_path):
     assert findings.columns_of_type("text") == ["note"]
 
 
-def test_a_reviewed_key_and_timestamp_override_the_detected_ones(tmp_path):
-    path = write(events(), tmp_path, "tx")
+def test_a_reviewed_key_and_timestamp_override_the_detected_ones(engine, tmp_path):
+    path = write(engine, events(), tmp_path, "tx")
 
     def review(data):
         data["review"]["entity_key"] = "customer_id"
@@ -124,8 +126,8 @@ def test_a_reviewed_key_and_timestamp_override_the_detected_ones(tmp_path):
     assert (findings.entity_key, findings.timestamp_column, findings.granularity) == ("customer_id", "at", "event")
 
 
-def test_an_invalid_type_edit_names_the_file_the_column_and_the_allowed_types(tmp_path):
-    path = write(customers(), tmp_path)
+def test_an_invalid_type_edit_names_the_file_the_column_and_the_allowed_types(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     edit(path, lambda data: data["columns"]["age"]["review"].update(type="number"))
     with pytest.raises(ValueError) as error:
         load_findings(path)
@@ -134,24 +136,24 @@ def test_an_invalid_type_edit_names_the_file_the_column_and_the_allowed_types(tm
     assert "numeric, categorical, binary, datetime, text, identifier" in message
 
 
-def test_a_reviewed_key_that_is_not_a_column_is_an_error(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_reviewed_key_that_is_not_a_column_is_an_error(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     edit(path, lambda data: data["review"].update(entity_key="cust_id"))
     with pytest.raises(ValueError, match=r"customers_findings\.yaml: review\.entity_key is 'cust_id'.*customer_id"):
         load_findings(path)
 
 
-def test_a_non_boolean_selection_is_an_error(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_non_boolean_selection_is_an_error(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     edit(path, lambda data: data["review"].update(selected="maybe"))
     with pytest.raises(ValueError, match="review.selected must be true or false"):
         load_findings(path)
 
 
-def test_a_vanished_columns_review_is_kept_and_an_unedited_one_is_dropped(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_vanished_columns_review_is_kept_and_an_unedited_one_is_dropped(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     edit(path, lambda data: data["columns"]["note"]["review"].update(exclude=True, type="text"))
-    write(customers().drop(columns=["note", "plan"]).assign(region=["n", "s", "e"] * 10), tmp_path)
+    write(engine, customers().drop(columns=["note", "plan"]).assign(region=["n", "s", "e"] * 10), tmp_path)
     data = yaml.safe_load(path.read_text())
     assert data["columns"]["note"] == {"review": {"type": "text", "exclude": True}, "detected": None}
     assert "plan" not in data["columns"]
@@ -160,41 +162,41 @@ def test_a_vanished_columns_review_is_kept_and_an_unedited_one_is_dropped(tmp_pa
     assert "note" not in findings.columns and findings.excluded_columns == []
 
 
-def test_a_column_that_comes_back_finds_its_review(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_column_that_comes_back_finds_its_review(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     edit(path, lambda data: data["columns"]["age"]["review"].update(type="categorical"))
-    write(customers().drop(columns=["age"]), tmp_path)
-    write(customers(), tmp_path)
+    write(engine, customers().drop(columns=["age"]), tmp_path)
+    write(engine, customers(), tmp_path)
     assert load_findings(path).column_type("age") == "categorical"
 
 
-def test_a_broken_file_is_reported_and_not_overwritten(tmp_path):
-    path = write(customers(), tmp_path)
+def test_a_broken_file_is_reported_and_not_overwritten(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     path.write_text("review: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):
-        write(customers(), tmp_path)
+        write(engine, customers(), tmp_path)
     assert path.read_text() == "review: [unclosed\n"
 
 
-def test_the_version_is_stable_and_changes_with_a_review(tmp_path):
-    path = write(customers(), tmp_path)
+def test_the_version_is_stable_and_changes_with_a_review(engine, tmp_path):
+    path = write(engine, customers(), tmp_path)
     before = load_findings(path).version
-    write(customers(), tmp_path)
+    write(engine, customers(), tmp_path)
     assert load_findings(path).version == before and len(before) == 12
     edit(path, lambda data: data["columns"]["age"]["review"].update(exclude=True))
     assert load_findings(path).version != before
 
 
-def multi(tmp_path: Path):
+def multi(engine, tmp_path: Path):
     frames = {"customers": customers(60), "tx": events()}
-    profiles = {name: profile_frame(frame, name, f"/data/{name}") for name, frame in frames.items()}
+    profiles = {name: profile_frame(engine, frame, name, f"/data/{name}") for name, frame in frames.items()}
     for p in profiles.values():
         write_findings(p, tmp_path)
-    return write_multi_findings(profiles, profile_relationships(frames, profiles), tmp_path)
+    return write_multi_findings(profiles, relate_frames(engine, frames, profiles), tmp_path)
 
 
-def test_multi_findings_list_datasets_and_relationships(tmp_path):
-    path = multi(tmp_path)
+def test_multi_findings_list_datasets_and_relationships(engine, tmp_path):
+    path = multi(engine, tmp_path)
     findings = load_multi_findings(path)
     assert findings.datasets["customers"] == {"granularity": "entity", "entity_key": "customer_id",
                                               "rows": 60, "selected": True}
@@ -202,24 +204,24 @@ def test_multi_findings_list_datasets_and_relationships(tmp_path):
     [link] = findings.relationships
     assert (link.left, link.right, link.cardinality, link.left_match_rate) == ("customers", "tx", "one_to_many", 1.0)
     assert findings.primary_entity == "customers"
-    assert multi(tmp_path).read_bytes() == path.read_bytes()
+    assert multi(engine, tmp_path).read_bytes() == path.read_bytes()
 
 
-def test_multi_findings_keep_their_review_and_follow_each_datasets_selection(tmp_path):
-    path = multi(tmp_path)
+def test_multi_findings_keep_their_review_and_follow_each_datasets_selection(engine, tmp_path):
+    path = multi(engine, tmp_path)
     edit(path, lambda data: data["review"].update(primary_entity="tx", note="checked by ana"))
     edit(findings_path(tmp_path, "tx"), lambda data: data["review"].update(selected=False))
     frames = {"customers": customers(60), "tx": events()}
-    profiles = {name: profile_frame(frame, name, f"/data/{name}") for name, frame in frames.items()}
-    write_multi_findings(profiles, profile_relationships(frames, profiles), tmp_path)
+    profiles = {name: profile_frame(engine, frame, name, f"/data/{name}") for name, frame in frames.items()}
+    write_multi_findings(profiles, relate_frames(engine, frames, profiles), tmp_path)
     findings = load_multi_findings(path)
     assert findings.review == {"primary_entity": "tx", "note": "checked by ana"}
     assert findings.primary_entity == "tx"
     assert findings.selected_datasets == ["customers"]
 
 
-def test_a_primary_entity_that_is_not_a_dataset_is_an_error(tmp_path):
-    path = multi(tmp_path)
+def test_a_primary_entity_that_is_not_a_dataset_is_an_error(engine, tmp_path):
+    path = multi(engine, tmp_path)
     edit(path, lambda data: data["review"].update(primary_entity="people"))
     with pytest.raises(ValueError, match=r"multi_dataset_findings\.yaml: review\.primary_entity is 'people'"):
         load_multi_findings(path)
