@@ -28,9 +28,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from retention_assets.feature_store.repository import FeastConfig
-from retention_assets.model.tracking import TrackingConfig
-
 PROFILE_ENV_VAR = "RETENTION_PROFILE"
 PROFILES = ("local", "production")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -60,10 +57,14 @@ class ServiceProfile(BaseModel):
         """What the UI shows as the kinds of the assets whose tables the engine writes."""
         return {self.engine, self.table_format}
 
-    def tracking(self, experiment: str = "retention-churn", model: str = "churn_model") -> TrackingConfig:
+    def tracking(self, experiment: str = "retention-churn", model: str = "churn_model"):
+        from retention_assets.model.tracking import TrackingConfig
+
         return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment, model)
 
-    def feast(self) -> FeastConfig:
+    def feast(self):
+        from retention_assets.feature_store.repository import FeastConfig
+
         return FeastConfig(self.feast_project, self.feast_repo_path, self.feast_registry,
                            dict(self.feast_online_store))
 

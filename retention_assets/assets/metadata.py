@@ -1,9 +1,11 @@
 """The metadata every asset shows: row count, schema, a preview, where the table lives and its as-of time."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 12
@@ -13,7 +15,7 @@ def schema_metadata(dtypes: dict[str, str]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()])
 
 
-def preview_markdown(frame: pd.DataFrame, columns: int | None = None) -> str:
+def preview_markdown(frame: "pd.DataFrame", columns: int | None = None) -> str:
     shown = frame.head(PREVIEW_ROWS)
     total = columns if columns is not None else frame.shape[1]
     if shown.shape[1] > PREVIEW_COLUMNS:
@@ -24,7 +26,7 @@ def preview_markdown(frame: pd.DataFrame, columns: int | None = None) -> str:
     return text
 
 
-def table_metadata(frame: pd.DataFrame, as_of: str | None = None, **extra: Any) -> dict[str, Any]:
+def table_metadata(frame: "pd.DataFrame", as_of: str | None = None, **extra: Any) -> dict[str, Any]:
     """Metadata of a small table computed in memory (monitoring tables, summaries)."""
     metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(len(frame)),

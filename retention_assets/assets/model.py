@@ -1,7 +1,11 @@
 """model: the trained churn model and the per-customer scores it produces."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from retention_assets.assets.metadata import stored_table_metadata
 from retention_assets.core.names import CAMPAIGN, CHAMPION, GOLD, MODEL, RECOMMENDATIONS, SCORES, TIMELINE, TRAINING_SET
@@ -43,11 +47,11 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
     key = settings.entity.entity_key
     model_settings = settings.model
 
-    def _shap_background(train: pd.DataFrame) -> pd.DataFrame:
+    def _shap_background(train: "pd.DataFrame") -> "pd.DataFrame":
         """The reference rows SHAP values are measured against (a seeded sample of training rows)."""
         return train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
 
-    def _global_shap(model, train: pd.DataFrame) -> tuple[str, str, dict[str, float]]:
+    def _global_shap(model, train: "pd.DataFrame") -> tuple[str, str, dict[str, float]]:
         """Mean |SHAP| per feature on a sample of the validation rows: a table, a bar plot, all values."""
         from retention_assets.model.explain import global_importance, shap_contributions
         from retention_assets.core.plots import bar_png

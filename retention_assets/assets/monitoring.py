@@ -4,8 +4,12 @@ Both assets carry a signal in their metadata (`drift_signal`, `performance_signa
 sensors in automation.py turn into a retraining run, and a non-blocking check that shows it.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from retention_assets.assets.metadata import table_metadata
 from retention_assets.core.names import DRIFT, GOLD, PERFORMANCE, RECOMMENDATIONS, SCORES, TIMELINE, raw_name
@@ -18,7 +22,7 @@ SCORE_ROW = "__predicted_score"
 SHOWN = 15
 
 
-def _drift_markdown(table: pd.DataFrame) -> str:
+def _drift_markdown(table: "pd.DataFrame") -> str:
     lines = ["| feature | PSI | severity | importance share | weighted PSI | test p | missing ref -> now | "
              "categories new / gone |", "|---|---|---|---|---|---|---|---|"]
     for r in table.head(SHOWN).itertuples():
@@ -28,7 +32,7 @@ def _drift_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def split_drift_table(table: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+def split_drift_table(table: "pd.DataFrame") -> "tuple[pd.DataFrame, float]":
     """The per-feature rows and the predicted-score PSI stored beside them."""
     score = table.loc[table["feature"] == SCORE_ROW, "psi"]
     return table[table["feature"] != SCORE_ROW].reset_index(drop=True), float(score.iloc[0]) if len(score) else 0.0
@@ -48,7 +52,9 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                           "model: PSI on reference-quantile bins, KS or chi-square, missing rates, new and vanished "
                           "categories, the predicted-score distribution; weighted by the model's feature importance.")
     def feature_drift(context: dg.AssetExecutionContext, tracking: MlflowTracking,
-                      compute: EngineResource) -> dg.Output[pd.DataFrame]:
+                      compute: EngineResource) -> dg.Output:
+        import pandas as pd
+
         from retention_assets.core.columns import FEATURE_TIMESTAMP
         from retention_assets.core.plots import bar_png, markdown_image
         from retention_assets.model.scoring import score_summary
@@ -105,8 +111,10 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
               description="Realized ROC AUC, PR AUC, Brier score and calibration of every scoring cohort whose label "
                           "horizon has passed, against the validation ROC AUC of the model version that scored it.")
     def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource,
-                          timeline: dict, plan: dict) -> dg.Output[pd.DataFrame]:
+                          timeline: dict, plan: dict) -> dg.Output:
         from dataclasses import asdict
+
+        import pandas as pd
 
         from retention_assets.core.columns import FEATURE_TIMESTAMP, LABEL
         from retention_assets.core.timeline import Timeline
@@ -156,7 +164,7 @@ def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition
                     description=f"No significant drift: less than {monitoring.drifted_importance_share:.0%} of the "
                                 f"model's importance in drifted features (the retrain signal) and a predicted-score "
                                 f"PSI below {monitoring.psi_significant}.")
-    def no_significant_drift(feature_drift: pd.DataFrame) -> dg.AssetCheckResult:
+    def no_significant_drift(feature_drift) -> dg.AssetCheckResult:
         from retention_assets.monitoring.drift import Bands, drift_signal
 
         table, score_psi = split_drift_table(feature_drift)
@@ -171,7 +179,7 @@ def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition
     @dg.asset_check(asset=PERFORMANCE, blocking=False,
                     description=f"The latest matured cohort's realized ROC AUC is within {monitoring.max_auc_drop} "
                                 "of the scoring model's validation ROC AUC.")
-    def no_performance_drop(model_performance: pd.DataFrame) -> dg.AssetCheckResult:
+    def no_performance_drop(model_performance) -> dg.AssetCheckResult:
         judged = model_performance[model_performance["judged"].astype(bool)]
         drop = float(judged["auc_drop"].iloc[-1]) if len(judged) else 0.0
         return dg.AssetCheckResult(passed=drop <= monitoring.max_auc_drop, severity=dg.AssetCheckSeverity.WARN,

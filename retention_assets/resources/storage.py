@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from retention_assets.core.files import atomic_write
 
@@ -31,6 +33,8 @@ class AtomicFileIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
+        import pandas as pd
+
         base = self._base(context)
         if isinstance(obj, pd.DataFrame):
             target = base.with_suffix(".parquet")
@@ -49,6 +53,8 @@ class AtomicFileIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": dg.MetadataValue.path(str(target))})
 
     def load_input(self, context: dg.InputContext) -> Any:
+        import pandas as pd
+
         base = self._base(context.upstream_output)
         for suffix in _EXTENSIONS:
             path = base.with_suffix(suffix)
