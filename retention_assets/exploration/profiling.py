@@ -27,9 +27,9 @@ with the most distinct values); otherwise it is entity-level, keyed by its most 
 
 Profiles run on an engine, out of core. What needs values (the type rules, examples, the mean number
 of words) reads a bounded deterministic sample: the whole table when it has at most `sample_rows`
-rows, else the `sample_rows` rows whose positions have the smallest seeded hash. Everything counted (rows, nulls,
-distinct values, duplicate rows and keys, events per entity) and every numeric and datetime
-statistic is exact SQL over the whole relation, and so is the integer-code rule of a numeric column
+rows, else the `sample_rows` rows whose positions have the smallest seeded hash. Everything counted
+(rows, nulls, distinct values, duplicate rows and keys, events per entity) and every numeric and
+datetime statistic is exact SQL over the whole relation, and so is the integer-code rule of a numeric column
 of a sampled table (the density of a sequence shows only on every row). Quantiles (the IQR fences,
 the median of events per entity) equal numpy's and are found by counting values in narrowing ranges,
 so no query holds a column in memory. In SQL, datetimes are ISO 8601 text or timestamp columns (read
