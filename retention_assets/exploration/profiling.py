@@ -27,11 +27,13 @@ with the most distinct values); otherwise it is entity-level, keyed by its most 
 
 Profiles run on an engine, out of core. What needs values (the type rules, examples, the mean number
 of words) reads a bounded deterministic sample: the whole table when it has at most `sample_rows`
-rows, else the `sample_rows` rows whose positions have the smallest seeded hash. Everything counted (rows, nulls,
-distinct values, duplicate rows and keys, events per entity) and every numeric and datetime
-statistic is exact SQL over the whole relation, and so is the integer-code rule of a numeric column
-of a sampled table (the density of a sequence shows only on every row). In SQL, datetimes are
-ISO 8601 text or timestamp columns (read as the raw layer reads them); NaN counts as missing.
+rows, else the `sample_rows` rows whose positions have the smallest seeded hash. Everything counted
+(rows, nulls, distinct values, duplicate rows and keys, events per entity) and every numeric and
+datetime statistic is exact SQL over the whole relation, and so is the integer-code rule of a numeric column
+of a sampled table (the density of a sequence shows only on every row). Quantiles (the IQR fences,
+the median of events per entity) equal numpy's and are found by counting values in narrowing ranges,
+so no query holds a column in memory. In SQL, datetimes are ISO 8601 text or timestamp columns (read
+as the raw layer reads them); NaN counts as missing.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ EPOCH_PLACEHOLDER_LIMIT = pd.Timestamp("1971-01-01", tz="UTC")
 MAX_EXAMPLE_CHARS = 80
 SAMPLE_OVERSHOOT = 2.0  # rows kept by hash before ordering, as a multiple of the sample: one pass almost always
 SAMPLE_KEY = "__profile_row_hash"
+QUANTILE_BUCKETS = 65_536  # ranges one pass of an exact quantile search counts (its result has as many rows)
+QUANTILE_FETCH_ROWS = 100_000  # values in a range small enough to read
+MAX_DOUBLE = "1.7976931348623157E308"  # finite doubles lie within +-MAX_DOUBLE
 FRAME_RELATION = "__profiled_frame"
 SOURCE_FORMATS: dict[str, Literal["csv", "parquet"]] = {
     ".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -451,7 +456,7 @@ def _pandas_dtypes(schema: pa.Schema, counts: _Counts) -> dict[str, str]:
 
 
 def _whole_number(x: str) -> str:
-    return f"({x} >= 0 AND {x} <= 1.7976931348623157E308 AND {x} = floor({x}))"
+    return f"({x} >= 0 AND {x} <= {MAX_DOUBLE} AND {x} = floor({x}))"
 
 
 def _integer_evidence(engine: Engine, relation: str, columns: list[_Column]) -> dict[str, IntegerEvidence]:
@@ -476,21 +481,128 @@ def _double(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
+# exact quantiles in bounded memory: an engine's exact quantile aggregate holds every value of the column
+# in memory (DuckDB's runs out of memory on 100M doubles with a 2 GB limit), so order statistics are
+# found by counting values in ranges instead, narrowing to the range that holds the wanted rank.
+
+@dataclass(frozen=True)
+class _Span:
+    """`rows` values in [low, high], of which `below` values of the column are smaller than low."""
+
+    low: float
+    high: float
+    below: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    """A column's numbers as one SQL relation (column c0, NULLs included) and what one pass tells of them."""
+
+    relation: str
+    count: int
+    low: float
+    high: float
+    negative_infinite: int
+    positive_infinite: int
+    finite: _Span | None
+
+
+def _numbers(engine: Engine, relation: str) -> _Numbers:
+    """Count, min, max and the finite range of `relation`'s c0, in one pass."""
+    finite = f"c0 BETWEEN -{MAX_DOUBLE} AND {MAX_DOUBLE}"
+    count, low, high, below, above, finite_low, finite_high, finite_rows = engine.rows(
+        f"SELECT count(c0), min(c0), max(c0), sum(CASE WHEN c0 < -{MAX_DOUBLE} THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN c0 > {MAX_DOUBLE} THEN 1 ELSE 0 END), min(CASE WHEN {finite} THEN c0 END), "
+        f"max(CASE WHEN {finite} THEN c0 END), count(CASE WHEN {finite} THEN c0 END) FROM {relation}")[0]
+    span = _Span(float(finite_low), float(finite_high), _int(below), _int(finite_rows)) if finite_rows else None
+    return _Numbers(relation, _int(count), float("nan") if low is None else float(low),
+                    float("nan") if high is None else float(high), _int(below), _int(above), span)
+
+
+def _bucket_spans(engine: Engine, numbers: _Numbers, span: _Span) -> list[_Span]:
+    """The non-empty ones of QUANTILE_BUCKETS equal ranges of `span`, each as the span of its own values.
+    Bucket numbers never decrease as values grow, so each bucket holds one contiguous run of ranks."""
+    scale = 1.0 if math.isfinite(span.high - span.low) else 0.5  # halving is exact and keeps the width finite
+    width = (span.high * scale - span.low * scale) / QUANTILE_BUCKETS
+    position = f"(c0 * {_double(scale)} - {_double(span.low * scale)}) / {_double(width)}"
+    rows = engine.rows(
+        f"SELECT b, count(*), min(c0), max(c0) FROM (SELECT "
+        f"LEAST(CAST(floor({position}) AS BIGINT), {QUANTILE_BUCKETS - 1}) AS b, c0 FROM {numbers.relation} "
+        f"WHERE c0 >= {_double(span.low)} AND c0 <= {_double(span.high)}) AS bucketed GROUP BY b ORDER BY b")
+    spans, below = [], span.below
+    for _, rows_in, low, high in rows:
+        spans.append(_Span(float(low), float(high), below, int(rows_in)))
+        below += int(rows_in)
+    return spans
+
+
+def _fetch_ranks(engine: Engine, numbers: _Numbers, span: _Span, ranks: set[int]) -> dict[int, float]:
+    """The values at `ranks` inside a small span: its distinct values with their counts, walked in order."""
+    if span.low == span.high:
+        return dict.fromkeys(ranks, span.low)
+    found, position = {}, span.below
+    for value, rows_in in engine.rows(
+            f"SELECT c0, count(*) FROM {numbers.relation} WHERE c0 >= {_double(span.low)} "
+            f"AND c0 <= {_double(span.high)} GROUP BY c0 ORDER BY c0"):
+        found.update({r: float(value) for r in ranks if position <= r < position + int(rows_in)})
+        position += int(rows_in)
+    return found
+
+
+def _order_statistics(engine: Engine, numbers: _Numbers, ranks: set[int]) -> dict[int, float]:
+    """The values at 0-based `ranks` of the sorted present numbers, exactly: ranges holding a wanted rank
+    are split into buckets until they hold at most QUANTILE_FETCH_ROWS values, which are then read."""
+    found = {r: float("-inf") for r in ranks if r < numbers.negative_infinite}
+    found |= {r: float("inf") for r in ranks if r >= numbers.count - numbers.positive_infinite}
+    pending: dict[_Span, set[int]] = {}
+    if numbers.finite is not None and (finite_ranks := ranks - found.keys()):
+        pending[numbers.finite] = finite_ranks
+    while pending:
+        span, wanted = pending.popitem()
+        if span.rows <= QUANTILE_FETCH_ROWS or span.low == span.high \
+                or (span.high - span.low) / QUANTILE_BUCKETS == 0:  # too narrow to split: few distinct values
+            found |= _fetch_ranks(engine, numbers, span, wanted)
+            continue
+        for bucket in _bucket_spans(engine, numbers, span):
+            inside = {r for r in wanted if bucket.below <= r < bucket.below + bucket.rows}
+            if inside:
+                pending.setdefault(bucket, set()).update(inside)
+    return found
+
+
+def _quantile_ranks(q: float, n: int) -> tuple[int, int, float]:
+    """numpy's linear method (its default): the ranks either side of the virtual index, and the weight."""
+    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1  # numpy's virtual index with alpha = beta = 1, same rounding
+    if virtual >= n - 1:
+        return n - 1, n - 1, virtual + 1  # numpy's weight against its index -1 (the last value either side)
+    previous = max(math.floor(virtual), 0)
+    return previous, previous + 1, virtual - previous
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's interpolation between two values, rounding as it does."""
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+def _quantiles(engine: Engine, numbers: _Numbers, qs: Sequence[float]) -> list[float]:
+    """Quantiles of the present numbers, equal to `np.percentile(values, 100 * q)` (linear interpolation)."""
+    ranks = {(q, *_quantile_ranks(q, numbers.count)) for q in qs}
+    values = _order_statistics(engine, numbers, {r for _, a, b, _ in ranks for r in (a, b)})
+    by_q = {q: _lerp(values[a], values[b], t) for q, a, b, t in ranks}
+    return [by_q[q] for q in qs]
+
+
 def _fences(engine: Engine, relation: str, column: _Column,
             multiplier: float) -> tuple[float, float, float, float] | None:
-    """(min, max, lower fence, upper fence) of a column's numbers, or None when it has none.
-
-    One quantile per query: an exact quantile holds its column's values in memory, so a query holds
-    one column's values at a time."""
-    d = engine.dialect
-    numbers = _select([column.number], relation, "n")
-    count, low, high, q1 = engine.rows(
-        f"SELECT count(c0), min(c0), max(c0), {d.quantile('c0', 0.25)} FROM {numbers}")[0]
-    if not count:
+    """(min, max, lower fence, upper fence) of a column's numbers, or None when it has none."""
+    numbers = _numbers(engine, _select([column.number], relation, "n"))
+    if not numbers.count:
         return None
-    q3 = engine.scalar(f"SELECT {d.quantile('c0', 0.75)} FROM {numbers}")
-    iqr = float(q3) - float(q1)  # the fences of `features.entity.iqr_fences`, from the same quantiles
-    return float(low), float(high), float(q1) - multiplier * iqr, float(q3) + multiplier * iqr
+    q1, q3 = _quantiles(engine, numbers, (0.25, 0.75))
+    iqr = q3 - q1  # the fences of `features.entity.iqr_fences`
+    return numbers.low, numbers.high, q1 - multiplier * iqr, q3 + multiplier * iqr
 
 
 def _outside(x: str, lower: float, upper: float) -> str:
@@ -568,14 +680,16 @@ def _duplicate_rows(engine: Engine, relation: str, columns: list[_Column], rows:
 
 def _rows_per_key(engine: Engine, relation: str, column: _Column) -> tuple[int, float, int] | None:
     """(min, median, max) of the number of rows per distinct value of `column`, or None without values."""
-    d = engine.dialect
-    row = engine.rows(
-        f"SELECT count(*), min(n), {d.quantile('n', 0.5)}, max(n) FROM "
-        f"(SELECT c0, count(*) AS n FROM {_select([column.value], relation, 'k')} WHERE c0 IS NOT NULL "
-        f"GROUP BY c0) AS per_key")[0]
-    if not row[0]:
+    per_key = (f"(SELECT CAST(count(*) AS DOUBLE) AS c0 FROM (SELECT {column.value} AS k FROM {relation}) AS keys "
+               f"WHERE k IS NOT NULL GROUP BY k) AS per_key")
+    numbers = _numbers(engine, per_key)
+    if not numbers.count:
         return None
-    return int(row[1]), float(row[2]), int(row[3])
+    middle = numbers.count // 2
+    ranks = {middle} if numbers.count % 2 else {middle - 1, middle}
+    values = _order_statistics(engine, numbers, ranks)
+    median = sum(values[r] for r in sorted(ranks)) / len(ranks)  # np.median: the mean of the middle two
+    return int(numbers.low), median, int(numbers.high)
 
 
 # --------------------------------------------------------------------------------------------------

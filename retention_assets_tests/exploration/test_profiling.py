@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from retention_assets.core.errors import DataValidationError
+from retention_assets.exploration import profiling
 from retention_assets.engine.dialect import DuckDBDialect
 from retention_assets.engine.duckdb_engine import DuckDBEngine
 from retention_assets.exploration.bootstrap import explore_files
@@ -236,6 +237,38 @@ def test_a_smaller_sample_is_the_start_of_a_larger_one_whatever_is_kept_before_o
             for size in (1, 2, 50):
                 smaller = sample_relation(engine, events, sample_rows=size, seed=seed).to_pandas()
                 pd.testing.assert_frame_equal(smaller, larger.head(size))
+
+
+def quantile_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(8)
+    return {
+        "normal": rng.normal(50, 10, 997),
+        "repeated integers": rng.integers(0, 12, 500).astype(float),
+        "one outlier": np.r_[rng.uniform(0, 1, 300), 1e12],
+        "one value": np.array([3.5]),
+        "two values": np.array([2.0, -1.0]),
+        "all equal": np.full(40, 7.25),
+        "infinities": np.r_[rng.normal(0, 1, 50), [np.inf, -np.inf, np.inf]],
+        "extremes": np.r_[rng.normal(0, 1, 50), [1.7e308, -1.7e308]],
+        "subnormal": np.array([5e-324, 1e-323, 0.0, 1.5e-323, 5e-324] * 5),
+    }
+
+
+@pytest.mark.parametrize("case", quantile_cases())
+def test_exact_quantiles_equal_numpys_reading_only_small_ranges_of_values(engine, monkeypatch, case):
+    values = quantile_cases()[case]
+    monkeypatch.setattr(profiling, "QUANTILE_FETCH_ROWS", 7)  # force several narrowing passes
+    monkeypatch.setattr(profiling, "QUANTILE_BUCKETS", 4)
+    largest_result = []
+    rows = engine.rows
+    monkeypatch.setattr(engine, "rows", lambda sql: largest_result.append(len(result := rows(sql))) or result)
+    with engine.registered("numbers", pd.DataFrame({"x": values})) as relation:
+        numbers = profiling._numbers(engine, f"(SELECT CAST(x AS DOUBLE) AS c0 FROM {relation}) AS n")
+        found = profiling._quantiles(engine, numbers, (0.25, 0.5, 0.75, 0.0, 1.0))
+    with np.errstate(invalid="ignore"):  # infinity minus infinity: numpy's answer is nan, and so is ours
+        expected = np.percentile(values, [25, 50, 75, 0, 100])
+    assert np.array_equal(found, expected, equal_nan=True), (found, list(expected))  # bit for bit
+    assert max(largest_result) <= 7
 
 
 # --------------------------------------------------------------------------------------------------
