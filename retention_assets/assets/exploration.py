@@ -117,7 +117,6 @@ def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             outlier_iqr_multiplier=settings.entity.outlier_iqr_multiplier,
             max_one_hot_cardinality=settings.exploration.max_one_hot_cardinality,
             hash_buckets=settings.exploration.hash_buckets,
-            windows=tuple(settings.windows),
             text_components=settings.exploration.text_components,
         )
         keys = {settings.entity.name: (settings.entity.entity_key, None)}

@@ -10,13 +10,20 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from retention_assets.core.errors import DataValidationError
-from retention_assets.exploration.findings import write_findings, write_multi_findings
+from retention_assets.exploration.findings import (
+    findings_path,
+    load_findings,
+    load_multi_findings,
+    write_findings,
+    write_multi_findings,
+)
 from retention_assets.exploration.profiling import (
     DatasetProfile,
     profile_relation,
@@ -49,8 +56,11 @@ def _relative(path: Path, start: Path) -> str:
         return str(path.resolve())
 
 
-def choose_entity(profiles: dict[str, DatasetProfile], relationships) -> str:
-    """The entity-level dataset most events point to (ties: the most rows)."""
+def choose_entity(profiles: dict[str, DatasetProfile], relationships, chosen: str | None = None) -> str:
+    """The customer table: the one a person chose in the cross-dataset findings (`review.primary_entity`), else
+    the entity-level dataset most events point to (ties: the most rows)."""
+    if chosen is not None:
+        return chosen
     entities = [n for n, p in profiles.items() if p.granularity == "entity" and p.entity_key]
     if not entities:
         raise DataValidationError(
@@ -62,9 +72,10 @@ def choose_entity(profiles: dict[str, DatasetProfile], relationships) -> str:
     return max(entities, key=lambda n: (links[n], profiles[n].rows))
 
 
-def starter_settings(profiles: dict[str, DatasetProfile], relationships, out_dir: Path) -> dict:
+def starter_settings(profiles: dict[str, DatasetProfile], relationships, out_dir: Path,
+                     primary_entity: str | None = None) -> dict:
     """A settings mapping that runs the whole graph on these files without edits."""
-    entity = choose_entity(profiles, relationships)
+    entity = choose_entity(profiles, relationships, primary_entity)
     ep = profiles[entity]
     date_columns = [c for c, col in ep.columns.items() if col.type == "datetime"]
     events = {}
@@ -101,6 +112,12 @@ def _event_key(entity: str, entity_key: str, event: str, relationships) -> str |
         if r.right == entity and r.right_column == entity_key and r.left == event:
             return r.left_column
     return None
+
+
+def reviewed(profile: DatasetProfile, findings) -> DatasetProfile:
+    """The profile with a person's dataset-level review (granularity, entity_key, timestamp_column) applied."""
+    return replace(profile, granularity=findings.granularity or profile.granularity,
+                   entity_key=findings.entity_key, timestamp_column=findings.timestamp_column)
 
 
 @contextmanager
@@ -143,10 +160,14 @@ def explore_files(paths: list[Path], out_dir: Path, engine: Engine) -> tuple[Pat
         relationships = profile_relationships(engine, relations, profiles)
     for profile in profiles.values():
         write_findings(profile, findings_dir)
-    write_multi_findings(profiles, relationships, findings_dir)
+    multi = load_multi_findings(write_multi_findings(profiles, relationships, findings_dir))
+    # What a person decided in the findings wins over what was detected: a dataset's grain, key and time
+    # column, and which dataset is the customer table.
+    profiles = {name: reviewed(profile, load_findings(findings_path(findings_dir, name)))
+                for name, profile in profiles.items()}
     settings_path = out_dir / "settings.yaml"
     if not settings_path.exists():
-        settings = starter_settings(profiles, relationships, out_dir)
+        settings = starter_settings(profiles, relationships, out_dir, multi.review.get("primary_entity"))
         header = ("# Starter settings written by `retention explore`; review the findings in findings/ and this file,\n"
                   "# then run `retention quickstart --settings " + str(settings_path) + "`.\n")
         settings_path.write_text(header + yaml.safe_dump(settings, sort_keys=False))

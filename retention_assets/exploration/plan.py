@@ -72,6 +72,8 @@ def refresh_registry(
     settings' (key, timestamp) for a dataset, which win over detection.
     """
     findings = {name: load_findings(findings_path(directory, name)) for name in datasets}
+    for name, (key, timestamp) in (key_overrides or {}).items():
+        check_review_agrees(findings[name], key, timestamp)
     fresh: list[Recommendation] = []
     for name, item in findings.items():
         if not item.selected:
@@ -178,6 +180,19 @@ class RunPlan:
             identifiers={k: list(v) for k, v in data.get("identifiers", {}).items()},
             recommendations=tuple(Recommendation(**r) for r in data.get("recommendations", [])),
         )
+
+
+def check_review_agrees(findings: Findings, key: str, timestamp: str | None) -> None:
+    """A dataset the settings declare is keyed and timed by the settings; a review that says otherwise is a
+    contradiction to resolve, not something to ignore (`retention explore` is where a reviewed key,
+    timestamp or grain shapes the starter settings)."""
+    review = findings.review
+    declared = {"entity_key": key, "timestamp_column": timestamp, "granularity": "event" if timestamp else "entity"}
+    for field, value in declared.items():
+        reviewed = review.get(field)
+        if reviewed is not None and reviewed != value:
+            raise ValueError(f"{findings.path}: review.{field} is {reviewed!r} but the settings declare {value!r} "
+                             f"for {findings.dataset}; change the settings file (it decides) or clear the review")
 
 
 def build_plan(recs: list[Recommendation], findings: dict[str, Findings]) -> RunPlan:

@@ -78,7 +78,6 @@ class RecommendationPolicy:
     outlier_iqr_multiplier: float = 3.0
     max_one_hot_cardinality: int = 20
     hash_buckets: int = 32
-    windows: tuple[str, ...] = ()
     text_components: int = 8
 
 
@@ -144,15 +143,15 @@ def recommend_for_dataset(facts: DatasetFacts, policy: RecommendationPolicy) -> 
             if col.type == "numeric":
                 recs.append(_rec(layer, facts.name, col.name, "aggregate_windows",
                                  "numeric event value: count, sum, mean, min, max, std per window", evidence, policy,
-                                 {"windows": list(policy.windows), "kind": "value"}))
+                                 {"kind": "value"}))
             elif col.type in ("categorical", "binary"):
                 recs.append(_rec(layer, facts.name, col.name, "aggregate_windows",
                                  "event category: counts of its most frequent values per window", evidence, policy,
-                                 {"windows": list(policy.windows), "kind": "category"}))
+                                 {"kind": "category"}))
             elif col.type == "text":
                 recs.append(_rec(layer, facts.name, col.name, "text_svd",
                                  "free text: TF-IDF + truncated SVD components averaged per window", evidence, policy,
-                                 {"windows": list(policy.windows), "components": policy.text_components}))
+                                 {"components": policy.text_components}))
     return recs
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 
 from retention_assets.core.errors import DataValidationError
 from retention_assets.exploration import profiling
@@ -621,3 +622,25 @@ def test_datetimes_are_compared_in_utc_whatever_the_offset_written(engine):
     column = profile(engine, frame, reference_time=datetime(2024, 6, 30, 23, tzinfo=timezone.utc)).columns["at"]
     assert (column.min, column.max) == ("2024-06-30T20:00:00+00:00", "2024-06-30T23:30:00+00:00")
     assert column.future_rate == pytest.approx(1 / 3)
+
+
+def test_explore_uses_what_a_person_reviewed_in_the_findings(tmp_path):
+    """A reviewed key, time column or customer table changes the starter settings on the next explore."""
+    shutil.copy(SAMPLE_DATA / "customers.csv", tmp_path / "clients.csv")
+    payments = pd.read_parquet(SAMPLE_DATA / "transactions.parquet").rename(
+        columns={"customer_id": "client", "event_ts": "paid_at"})
+    payments["booked_at"] = payments["paid_at"] + pd.Timedelta(hours=1)
+    payments.to_parquet(tmp_path / "payments.parquet")
+    files = [tmp_path / "clients.csv", tmp_path / "payments.parquet"]
+    project = tmp_path / "project"
+    with DuckDBEngine(tables_dir=tmp_path / "scratch") as engine:
+        settings_path, findings_dir = explore_files(files, project, engine)
+        detected = load_settings(settings_path).events["payments"].timestamp_column
+        other = "booked_at" if detected == "paid_at" else "paid_at"
+        path = findings_dir / "payments_findings.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["review"]["timestamp_column"] = other
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        settings_path.unlink()  # explore writes starter settings only where there are none
+        settings_path, _ = explore_files(files, project, engine)
+    assert load_settings(settings_path).events["payments"].timestamp_column == other

@@ -27,7 +27,7 @@ from retention_assets.exploration.recommendations import (
     write_registry,
 )
 
-POLICY = RecommendationPolicy(windows=("7d", "30d"), max_one_hot_cardinality=5, hash_buckets=16)
+POLICY = RecommendationPolicy(max_one_hot_cardinality=5, hash_buckets=16)
 
 
 def entity_facts(*columns: ColumnFacts) -> DatasetFacts:
@@ -67,7 +67,7 @@ def test_event_columns_are_aggregated_over_the_windows_and_ids_are_not():
         ColumnFacts("amount", "numeric", cardinality=900), ColumnFacts("kind", "categorical", cardinality=4),
         ColumnFacts("tx_id", "identifier", cardinality=1000), ColumnFacts("note", "text", cardinality=800)))
     recs = by_id(recommend_for_dataset(facts, POLICY))
-    assert recs["bronze_event:tx.amount:aggregate_windows"].params == {"windows": ["7d", "30d"], "kind": "value"}
+    assert recs["bronze_event:tx.amount:aggregate_windows"].params == {"kind": "value"}  # the windows are settings
     assert recs["bronze_event:tx.kind:aggregate_windows"].params["kind"] == "category"
     assert "bronze_event:tx.note:text_svd" in recs
     assert not [r for r in recs if ".tx_id:" in r]
@@ -145,3 +145,15 @@ def test_identifier_like_features_are_flagged_by_values_or_findings():
     frame = pd.DataFrame({"code": [f"X{i}" for i in range(50)], "plan": ["a", "b"] * 25, "n": range(50)})
     flagged = [f.column for f in identifier_like(frame, ["code", "plan", "n"], known_identifiers=["n"])]
     assert flagged == ["code", "n"]
+
+
+def test_a_review_that_contradicts_the_settings_is_an_error_not_ignored(tmp_path):
+    from retention_assets.exploration.findings import Findings
+    from retention_assets.exploration.plan import check_review_agrees
+
+    findings = Findings(tmp_path / "tx_findings.yaml", {"dataset": "tx", "review": {"entity_key": "account"}})
+    with pytest.raises(ValueError, match=r"tx_findings\.yaml: review\.entity_key is 'account' but the settings "
+                                         r"declare 'cid'"):
+        check_review_agrees(findings, "cid", "ts")
+    check_review_agrees(Findings(tmp_path / "tx_findings.yaml", {"dataset": "tx", "review": {"entity_key": "cid"}}),
+                        "cid", "ts")  # agreeing is fine
