@@ -25,8 +25,6 @@ def _event_text_asset(settings: Settings, source: str, table_kinds: set[str]) ->
                           "customer per window; fitted only on text written by the earliest training cutoff.")
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource, timeline: dict,
                plan: dict) -> dg.MaterializeResult:
-        from dataclasses import asdict
-
         from retention_assets.core.timeline import Timeline, parse_windows
         from retention_assets.exploration.plan import RunPlan
         from retention_assets.exploration.recommendations import mark_applied
@@ -52,7 +50,7 @@ def _event_text_asset(settings: Settings, source: str, table_kinds: set[str]) ->
             return dg.MaterializeResult(metadata=stored_table_metadata(
                 engine, text_name(source), as_of=tl.as_of.isoformat(),
                 text_columns=dg.MetadataValue.json(list(roles.text)),
-                text_models=dg.MetadataValue.json({c: asdict(m) for c, m in report.columns.items()}),
+                text_models=dg.MetadataValue.json(report.to_dict()),
                 applied_recommendations=dg.MetadataValue.json(applied),
             ))
 

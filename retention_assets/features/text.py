@@ -633,3 +633,25 @@ def _project_entity(engine: Engine, relation: str, key: str, source: str, column
     batches = _component_batches(engine, sql, model, schema, keep=[key], prefix=f"{source}_{column}_{COMPONENT_PREFIX}",
                                  drop_blank=False, batch_rows=batch_rows)
     return engine.write_batches(target, batches, schema=schema)
+
+
+def replace_text_with_components(engine: Engine, *, table: str, key: str, source: str, column: str,
+                                 n_components: int = 8, max_features: int = 2000, fit_rows: int = 200_000,
+                                 seed: int = 0) -> TextFeaturesReport:
+    """Replace an entity table's free-text column by its components, in place (the table is rewritten
+    atomically): the components are built by `build_entity_text_features` and joined back by key."""
+    q = engine.dialect.ident
+    components = f"{table}__{column}_components"
+    report = build_entity_text_features(engine, relation=engine.relation(table), key=key, source=source,
+                                        column=column, n_components=n_components, max_features=max_features,
+                                        fit_rows=fit_rows, seed=seed, target=components)
+    try:
+        relation = engine.relation(table)
+        kept = [f"t.{q(c)}" for c in engine.column_types(relation) if c != column]
+        added = [f"c.{q(c)}" for c in report.columns[0].features] if report.columns else []
+        engine.write_table(table, f"SELECT {', '.join([*kept, *added])} FROM {relation} t "
+                                  f"LEFT JOIN {engine.relation(components)} c ON c.{q(key)} = t.{q(key)} "
+                                  f"ORDER BY t.{q(key)}")
+    finally:
+        engine.drop(components)
+    return report
