@@ -7,7 +7,7 @@ online store holds the champion's features as of the scoring time, for serving.
 
 import dagster as dg
 
-from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.assets.metadata import preview_markdown, schema_metadata, stored_table_metadata
 from retention_assets.core.names import CHAMPION, GOLD, ONLINE, PUBLISHED, TIMELINE, TRAINING_SET
 from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
@@ -25,16 +25,19 @@ def build_feature_store_assets(settings: Settings, table_kinds: set[str]) -> lis
                           "the churn_features view applied to the registry.")
     def feast_features(feast: FeatureStoreResource, compute: EngineResource) -> dg.Output[dict]:
         from retention_assets.core.columns import FEATURE_TIMESTAMP
-        from retention_assets.feature_store.repository import publish, source_sql, source_timestamps
+        from retention_assets.feature_store.repository import publish, source_preview, source_sql, source_timestamps
 
         config = feast.config()
         with compute.engine() as engine:
             published = publish(config, engine, source_sql(engine, GOLD), key, FEATURE_TIMESTAMP)
             stamps = source_timestamps(engine, config)
+            preview, columns = source_preview(engine, config)
         summary = {"project": published.project, "view": published.view, "features": list(published.features),
                    "source": published.source, "rows": published.rows, "registry": published.registry}
         return dg.Output(summary, metadata={
             "dagster/row_count": dg.MetadataValue.int(published.rows),
+            "dagster/column_schema": schema_metadata(columns),
+            "preview": dg.MetadataValue.md(preview_markdown(preview, len(columns))),
             "feast_project": dg.MetadataValue.text(config.project),
             "feature_view": dg.MetadataValue.text(published.view),
             "feature_count": dg.MetadataValue.int(len(published.features)),

@@ -245,3 +245,9 @@ def source_timestamps(engine: Engine, config: FeastConfig) -> list[tuple[datetim
     ts = engine.dialect.ident(FEATURE_TIMESTAMP)
     return engine.rows(f"SELECT {ts}, count(*) FROM {engine.file_relation(config.source_path, 'parquet')} "
                        f"GROUP BY 1 ORDER BY 1")
+
+
+def source_preview(engine: Engine, config: FeastConfig, rows: int = 5) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The first rows of the offline source and its column types, for the asset's metadata."""
+    relation = engine.file_relation(config.source_path, "parquet")
+    return engine.frame(f"SELECT * FROM {relation} LIMIT {int(rows)}"), engine.column_types(relation)
