@@ -601,7 +601,7 @@ def _fences(engine: Engine, relation: str, column: _Column,
     if not numbers.count:
         return None
     q1, q3 = _quantiles(engine, numbers, (0.25, 0.75))
-    iqr = q3 - q1  # the fences of `features.entity.iqr_fences`
+    iqr = q3 - q1  # Tukey's fences, as bronze_entity caps them
     return numbers.low, numbers.high, q1 - multiplier * iqr, q3 + multiplier * iqr
 
 

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import pandas as pd
-
 from retention_assets.core.columns import SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.base import NUMERIC_KINDS, TIMESTAMP_KINDS, ColumnKind, Engine, TableInfo
@@ -49,16 +46,6 @@ class EntityCleaningReport:
             "imputations": self.imputations,
             "type_fixes": self.type_fixes,
         }
-
-
-def iqr_fences(values: pd.Series, multiplier: float) -> tuple[float, float] | None:
-    """Tukey's fences of the present values (exploration's outlier rate; cleaning computes them in SQL)."""
-    present = values.dropna()
-    if present.empty:
-        return None
-    q1, q3 = np.percentile(present.to_numpy(dtype=float), [25, 75])
-    iqr = q3 - q1
-    return float(q1 - multiplier * iqr), float(q3 + multiplier * iqr)
 
 
 @dataclass

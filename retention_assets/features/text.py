@@ -161,12 +161,6 @@ def component_names(source: str, column: str, n_components: int) -> list[str]:
     return [f"{source}_{column}_{COMPONENT_PREFIX}{i}" for i in range(n_components)]
 
 
-def component_names(source: str, column: str, n_components: int) -> list[str]:
-    """Feature names of an entity text column, e.g. `support_tickets_text_svd_0`."""
-    return [f"{source}_{column}_{COMPONENT_PREFIX}{i}" for i in range(n_components)]
-
-
-
 # --------------------------------------------------------------------------------------------------
 # reports
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from retention_assets.sample.generator import SamplePaths
 from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, step_failures, table

@@ -16,7 +16,6 @@ import pandas as pd
 
 from retention_assets.engine.base import Engine
 from retention_assets.exploration.profiling import DatasetProfile, Relationship, profile_relationships
-from retention_assets.sample.generator import SAMPLE_AS_OF
 from retention_assets.settings import sample_settings_path
 
 PANDAS_COMMIT = "f7af1d4"  # the last commit whose profiling ran in pandas

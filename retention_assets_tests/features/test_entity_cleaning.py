@@ -31,7 +31,6 @@ from retention_assets.features.entity import (
     cleaned_sql,
     column_cleanings,
     deduplicated_sql,
-    iqr_fences,
     statistics_sql,
 )
 
@@ -43,6 +42,15 @@ RAW, BRONZE = "raw_customers", "bronze_entity"
 
 
 @pytest.fixture
+
+def iqr_fences(values: pd.Series, multiplier: float) -> tuple[float, float] | None:
+    """Tukey's fences with numpy's percentiles: the reference the SQL must reproduce."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    q1, q3 = np.percentile(present.to_numpy(dtype=float), [25, 75])
+    return float(q1 - multiplier * (q3 - q1)), float(q3 + multiplier * (q3 - q1))
+
 def engine(tmp_path):
     with DuckDBEngine(tmp_path / "tables", temp_dir=tmp_path / "spill") as eng:
         yield eng
