@@ -196,18 +196,59 @@ def materialize_online(config: FeastConfig, engine: Engine, service: str, as_of:
     sql = (f"SELECT {', '.join(q(c) for c in (key, timestamp, *columns))} "
            f"FROM {engine.file_relation(config.source_path, 'parquet')} "
            f"WHERE {q(timestamp)} = {engine.dialect.timestamp(as_of)} ORDER BY {q(key)}")
+    write = write_sqlite_in_bulk if bulk_sqlite_applies(config) else lambda s, v, f: s.write_to_online_store(v, f)
     written = 0
     enabled = gc.isenabled()
     gc.disable()  # Feast allocates one protobuf per value; the cyclic collector only adds time here
     try:
         for rows in engine.batches(sql, batch):
             frame = rows.to_pandas()
-            store.write_to_online_store(view, frame)
+            write(store, view, frame)
             written += len(frame)
     finally:
         if enabled:
             gc.enable()
     return written
+
+
+def bulk_sqlite_applies(config: FeastConfig) -> bool:
+    """Whether the online store is Feast's plain SQLite store (no vector or OpenAI-compatible columns)."""
+    store = config.online_store
+    return (store.get("type") == "sqlite" and not store.get("vector_enabled")
+            and not store.get("enable_openai_compatible_store"))
+
+
+def write_sqlite_in_bulk(store, view_name: str, frame: pd.DataFrame) -> None:
+    """Feast's own SQLite online write, with one `executemany` per batch instead of one statement per value.
+
+    The rows are those Feast's writer produces (Feast converts the frame to its protos, serialises the
+    entity keys, extracts `value_text`); only the loop of per-value `execute` calls, most of Feast's
+    18 microseconds per value, is replaced. Feast is pinned; a test compares the stored rows with
+    Feast's writer byte for byte and reads them back through `get_online_features`.
+    """
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores.helpers import extract_text_and_num
+    from feast.infra.online_stores.sqlite import _quote_id, _table_id
+    from feast.utils import to_naive_utc
+
+    config = store.config
+    provider = store._get_provider()
+    view = store.get_feature_view(view_name)
+    rows = provider._prep_rows_to_write_for_ingestion(feature_view=view, df=frame)
+    table = _quote_id(_table_id(config.project, view, config.registry.enable_online_feature_view_versioning))
+    upsert = (f"INSERT INTO {table} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
+              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
+              "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts;")
+    version = config.entity_key_serialization_version
+    params = []
+    for entity_key, values, timestamp, created in rows:
+        key = serialize_entity_key(entity_key, entity_key_serialization_version=version)
+        timestamp, created = to_naive_utc(timestamp), (to_naive_utc(created) if created is not None else None)
+        params += [(key, name, value.SerializeToString(), extract_text_and_num(value, False)[0], timestamp, created)
+                   for name, value in values.items()]
+    connection = provider.online_store._get_conn(config)
+    with connection:
+        connection.executemany(upsert, params)
 
 
 def online_features(config: FeastConfig, service: str, key: str, ids: list[str], timestamp: str) -> pd.DataFrame:

@@ -112,3 +112,42 @@ def test_republishing_a_changed_schema_replaces_the_view(store, engine):
     summary = publish(store, engine, f"SELECT * FROM {engine.relation('narrow')}", "customer_id", "feature_timestamp")
     assert list(summary.features) == ["spend_30d"]
     assert [f.name for f in store.store().get_feature_view(VIEW).features] == ["spend_30d"]
+
+
+def test_the_bulk_sqlite_writer_stores_exactly_what_feasts_writer_stores(tmp_path, engine):
+    """The same rows, byte for byte, and the same answers from get_online_features."""
+    import sqlite3
+
+    from retention_assets.feature_store.repository import write_sqlite_in_bulk
+
+    frame = pd.DataFrame({
+        "customer_id": ["A", "B", "C"], "feature_timestamp": [T2] * 3,
+        "spend_30d": [20.0, None, 3.5], "tickets_30d": [2, 7, 0], "plan": ["basic", None, "pro"],
+        "eligible": [True, False, True],
+    })
+    engine.write_frame("gold", frame)
+    stores = {}
+    for way in ("feast", "bulk"):
+        config = FeastConfig(f"{way}_test", str(tmp_path / way), str(tmp_path / way / "registry.db"),
+                             {"type": "sqlite", "path": str(tmp_path / way / "online.db")})
+        publish(config, engine, f"SELECT * FROM {engine.relation('gold')}", "customer_id", "feature_timestamp")
+        service = apply_model_service(config, "churn_model_v1", ["spend_30d", "tickets_30d", "plan", "eligible"],
+                                      "test", "customer_id", "feature_timestamp")
+        store = config.store()
+        if way == "feast":
+            store.write_to_online_store("churn_model_v1_online", frame)
+        else:
+            write_sqlite_in_bulk(store, "churn_model_v1_online", frame)
+        stores[way] = (config, service)
+
+    def stored(way: str) -> list[tuple]:
+        with sqlite3.connect(tmp_path / way / "online.db") as connection:
+            table = f"{way}_test_churn_model_v1_online"
+            return connection.execute(f"SELECT entity_key, feature_name, value, value_text, vector_value, event_ts, "
+                                      f"created_ts FROM {table} ORDER BY 1, 2").fetchall()
+
+    assert stored("bulk") == stored("feast") and len(stored("bulk")) == 12
+    answers = {way: online_features(config, service, "customer_id", ["C", "A", "B"], "feature_timestamp")
+               for way, (config, service) in stores.items()}
+    pd.testing.assert_frame_equal(answers["bulk"], answers["feast"])
+    assert answers["bulk"]["spend_30d"].tolist()[:2] == [3.5, 20.0]
