@@ -28,13 +28,13 @@ from retention_assets.exploration.profiling import (
     sample_relation,
     source_relation,
 )
+from retention_assets.sample.generator import SAMPLE_AS_OF
 from retention_assets.settings import load_settings
 from retention_assets_tests.exploration.cases import (
     FRAME_CASES,
     REFERENCE,
     REFERENCE_FILE,
     RELATIONSHIP_CASES,
-    SAMPLE_AS_OF,
     SAMPLE_DATA,
     SAMPLE_FILES,
     case_path,
