@@ -1,8 +1,8 @@
 """Window aggregates of one event source, as SQL generated from the settings.
 
 One query computes every window of a source in a single scan of its events (conditional
-aggregation with FILTER), for every snapshot timestamp at once. The result has exactly one row per
-(customer in the spine, snapshot): customers without events get counts and sums of 0 and nulls for
+aggregation, `agg(CASE WHEN in_window THEN value END)`), for every snapshot timestamp at once. The
+result has exactly one row per (customer in the spine, snapshot): customers without events get counts and sums of 0 and nulls for
 means, extremes, spreads and recency. Every aggregate only sees events at or before its row's
 `feature_timestamp`, which is what makes the features leakage-safe by construction.
 """
@@ -56,29 +56,42 @@ def lower_bound_column(hours: int) -> str:
     return f"__lo_{hours}h"
 
 
+def _conditional(function: str, value: str, condition: str | None) -> str:
+    """`function` over `value` where `condition` holds, as a CASE inside the aggregate.
+
+    Aggregates skip nulls, so this equals `function(value) FILTER (WHERE condition)`; DuckDB runs
+    the CASE form several times faster at 10M events (`bench/bench_windows.py`), and it is plain
+    SQL on every engine.
+    """
+    if condition is None:
+        return f"{function}({value})"
+    return f"{function}(CASE WHEN {condition} THEN {value} END)"
+
+
 def feature_columns(spec: EventFeatureSpec, windows: list[Window], dialect: Dialect) -> list[FeatureColumn]:
     """Every output feature of the source, in a stable order, with its aggregate expression."""
     columns: list[FeatureColumn] = []
     ts, as_of = dialect.ident(TS), dialect.ident(AS_OF)
     for window in windows:
-        condition = "TRUE" if window.hours is None else f"{ts} > {dialect.ident(lower_bound_column(window.hours))}"
+        condition = None if window.hours is None else f"{ts} > {dialect.ident(lower_bound_column(window.hours))}"
         prefix = f"{spec.source}_{window.name}"
 
         def add(name: str, expr: str, zero: bool) -> None:
             columns.append(FeatureColumn(f"{prefix}_{name}", window.name, expr, zero))
 
-        add("count", f"count(*) FILTER (WHERE {condition})", True)
+        add("count", _conditional("count", "1", condition), True)
         for value in spec.value_columns:
             col = dialect.ident(f"v__{value}")
             for agg in spec.aggregations:
-                add(f"{value}_{agg}", f"{_SQL_AGG[agg]}({col}) FILTER (WHERE {condition})", agg in _ZERO_WHEN_EMPTY)
+                add(f"{value}_{agg}", _conditional(_SQL_AGG[agg], col, condition), agg in _ZERO_WHEN_EMPTY)
         for cat_column, values in spec.categories.items():
             col = dialect.ident(f"c__{cat_column}")
             for value in values:
-                cond = f"{condition} AND {col} = {dialect.string(value)}"
-                add(f"{cat_column}_{slug(value)}_count", f"count(*) FILTER (WHERE {cond})", True)
-        last = f"max({ts}) FILTER (WHERE {condition})"
-        first = f"min({ts}) FILTER (WHERE {condition})"
+                is_value = f"{col} = {dialect.string(value)}"
+                cond = is_value if condition is None else f"{condition} AND {is_value}"
+                add(f"{cat_column}_{slug(value)}_count", _conditional("count", "1", cond), True)
+        last = _conditional("max", ts, condition)
+        first = _conditional("min", ts, condition)
         add("days_since_last", dialect.days_between(as_of, last), False)
         add("days_since_first", dialect.days_between(as_of, first), False)
     names = [c.name for c in columns]

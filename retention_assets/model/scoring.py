@@ -1,8 +1,9 @@
 """Applying the champion to customers: a probability, a risk tier and the top SHAP reasons per customer.
 
 `score_rows` is the one scoring function: batch scores stream the scoring rows of gold through it
-in batches (`score_offline`), serving passes it the rows it read from the online store. SHAP values
-and probabilities of a row depend on that row alone, so batching changes nothing.
+in batches (`score_offline`, in worker processes when there are many), serving passes it the rows it
+read from the online store. SHAP values and probabilities of a row depend on that row alone, so
+batching and the order in which batches are scored change nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from retention_assets.engine.base import Engine, TableInfo
 from retention_assets.model.training import TrainedModel, risk_tier
 
 SCORE_BATCH_ROWS = 50_000
+PARALLEL_FROM_ROWS = 100_000  # below this, starting worker processes costs more than it saves
 
 
 def score_customers(model: TrainedModel, rows: pd.DataFrame, key: str, bounds: dict[str, float]) -> pd.DataFrame:
@@ -52,21 +54,75 @@ def score_customers(model: TrainedModel, rows: pd.DataFrame, key: str, bounds: d
 
 def score_rows(serving, rows: pd.DataFrame, key: str, bounds: dict[str, float], reasons: int = 3) -> pd.DataFrame:
     """Scores and top reasons of `rows` (the serving features, key, feature_timestamp, eligible) by a
-    `ServingModel`, most likely churners first (ties by key)."""
+    `ServingModel`, most likely churners first (ties by key).
+
+    Reasons are explained for active customers only: an inactive customer is nobody a retention team
+    can call, and SHAP is most of scoring's cost (their reasons are empty).
+    """
     from retention_assets.model.explain import shap_contributions, top_reasons
 
     rows = rows.reset_index(drop=True)
     rows[ELIGIBLE] = rows[ELIGIBLE].astype(bool)
     scores = score_customers(serving.model, rows, key, bounds)
-    scores[TOP_REASONS] = top_reasons(shap_contributions(serving.model, rows, serving.background), k=reasons)
+    explained = rows[ELIGIBLE].to_numpy()
+    texts = np.full(len(rows), "", dtype=object)
+    if explained.any():
+        active_rows = rows.loc[explained]
+        texts[explained] = top_reasons(shap_contributions(serving.model, active_rows, serving.background), k=reasons)
+    scores[TOP_REASONS] = texts
     scores[MODEL_VERSION] = serving.version
     return scores.sort_values([PROBABILITY, key], ascending=[False, True], kind="mergesort").reset_index(drop=True)
 
 
+def scoring_workers(rows: int) -> int:
+    """Worker processes for batch scoring: one per core from PARALLEL_FROM_ROWS rows on."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores if rows >= PARALLEL_FROM_ROWS and cores > 1 else 1
+
+
+_WORKER_SERVING = None
+
+
+def _load_worker(serving) -> None:
+    global _WORKER_SERVING
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)  # one core per worker: the workers are the parallelism
+    _WORKER_SERVING = serving
+
+
+def _score_in_worker(batch: pd.DataFrame, key: str, bounds: dict[str, float]) -> pd.DataFrame:
+    return score_rows(_WORKER_SERVING, batch, key, bounds)
+
+
+def _score_in_workers(serving, batches, key: str, bounds: dict[str, float], workers: int):
+    """Score batches in `workers` spawned processes, yielding results in input order, with at most
+    two batches per worker in flight (memory stays bounded by a few batches)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding engine threads
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker, initargs=(serving,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_score_in_worker, batch, key, bounds))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds: dict[str, float], target: str,
-                  batch_rows: int = SCORE_BATCH_ROWS) -> TableInfo:
+                  batch_rows: int = SCORE_BATCH_ROWS, workers: int | None = None) -> TableInfo:
     """Score every scoring row of gold, batch by batch, reading only the features the model depends on;
-    the result is written sorted, most likely churners first (ties by key)."""
+    the result is written sorted, most likely churners first (ties by key).
+
+    From PARALLEL_FROM_ROWS rows on, batches are scored in one worker process per core (`workers`
+    overrides); the rows and their scores are the same either way.
+    """
     from threadpoolctl import threadpool_limits
 
     from retention_assets.features.gold import scoring_rows_sql
@@ -74,13 +130,19 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     d = engine.dialect
     q = d.ident
     columns = [key, FEATURE_TIMESTAMP, ELIGIBLE, *serving.model.serving_features]
-    sql = f"{scoring_rows_sql(d, engine.relation(gold_table), columns)} ORDER BY {q(key)}"
+    relation = scoring_rows_sql(d, engine.relation(gold_table), columns)
+    sql = f"{relation} ORDER BY {q(key)}"
     staging = f"{target}__unsorted"
+    total = int(engine.rows(f"SELECT count(*) FROM ({relation})")[0][0])
+    workers = scoring_workers(total) if workers is None else workers
 
     def scored():
-        with threadpool_limits(limits=1):
-            for batch in engine.batches(sql, batch_rows):
-                yield score_rows(serving, batch.to_pandas(), key, bounds)
+        batches = (batch.to_pandas() for batch in engine.batches(sql, batch_rows))
+        if workers <= 1:
+            with threadpool_limits(limits=1):
+                yield from (score_rows(serving, batch, key, bounds) for batch in batches)
+            return
+        yield from _score_in_workers(serving, batches, key, bounds, workers)
 
     engine.write_batches(staging, scored())
     try:
