@@ -21,10 +21,13 @@ a dagster.yaml that only turns telemetry off), removed afterwards unless --keep.
 
 `--baseline-ref REF` also runs the same steps with the package as it was at git REF (checked out in
 a temporary worktree), in the same run on the same machine, and prints the ratios of the totals.
+`--profile production` runs on the production profile (MLflow and the Feast registry on Postgres,
+the online store on Redis), in databases and a Feast project made for the run and dropped after it.
 
     python bench/bench_graph.py                                  # 100k customers, 10M events
     python bench/bench_graph.py --customers 1000000              # 1M customers, 100M events
     python bench/bench_graph.py --baseline-ref 576c6bd           # and the code at 576c6bd, same run
+    python bench/bench_graph.py --profile production             # Postgres + Redis services
     python bench/bench_graph.py --customers 2000                 # smoke test
 """
 
@@ -47,6 +50,34 @@ DEFINITIONS_MODULE = "retention_assets.definitions"
 LEGACY_IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
 GOAL_SECONDS = {1_000_000: 30 * 60, 100_000: 150}
 GOAL_PEAK_MIB = {1_000_000: 8 * 1024, 100_000: 2 * 1024}
+PRODUCTION_CREATE = """
+from pathlib import Path
+import os
+from retention_assets.profiles import build_profile, ensure_production_services
+ensure_production_services(build_profile(Path(os.environ["RETENTION_DATA_DIR"]), "production"))
+"""
+PRODUCTION_DROP = """
+import os
+import psycopg, redis
+server = os.environ.get("RETENTION_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+with psycopg.connect(server + "/postgres", autocommit=True) as connection:
+    for db in (os.environ["RETENTION_MLFLOW_DB"], os.environ["RETENTION_FEAST_DB"]):
+        connection.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+client = redis.Redis(host="127.0.0.1", port=6379)
+tag = os.environ["RETENTION_FEAST_PROJECT"].encode()
+batch = []
+for key in client.scan_iter(match=b"*" + tag, count=10_000):
+    batch.append(key)
+    if len(batch) >= 10_000:
+        client.delete(*batch); batch = []
+if batch:
+    client.delete(*batch)
+"""
+METRICS_SCRIPT = """
+import json, sys, joblib
+model = joblib.load(sys.argv[1])
+print(json.dumps({"model": model.model_name, "validation": model.validation, **model.metrics}))
+"""
 PLAN_SCRIPT = """
 import json, sys
 from retention_assets.definitions import build_definitions
@@ -101,12 +132,28 @@ def plan_steps(settings_path: Path, code: Code, env: dict[str, str]) -> list[Ste
     return [Step(name, assets) for name, assets in json.loads(out.stdout.strip().splitlines()[-1]).items()]
 
 
-def environment(settings_path: Path, work: Path) -> dict[str, str]:
+def environment(settings_path: Path, work: Path, profile: str) -> dict[str, str]:
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return {**os.environ, "RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
-            "DAGSTER_HOME": str(home), "RETENTION_EXECUTOR": "in_process"}
+    env = {**os.environ, "RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
+           "DAGSTER_HOME": str(home), "RETENTION_EXECUTOR": "in_process", "RETENTION_PROFILE": profile}
+    if profile == "production":
+        tag = f"bench_{os.getpid()}_{work.name}"
+        env.update(RETENTION_MLFLOW_DB=f"{tag}_mlflow", RETENTION_FEAST_DB=f"{tag}_feast", RETENTION_FEAST_PROJECT=tag)
+    return env
+
+
+def production_services(env: dict[str, str], code: Code, create: bool) -> None:
+    """Create (or drop, with the run's Redis keys) the run's own production databases, in a subprocess
+    of the measured code so its profile decides the names."""
+    import subprocess
+
+    script = PRODUCTION_CREATE if create else PRODUCTION_DROP
+    out = subprocess.run([sys.executable, "-c", script], env=code.env(env), cwd=code.root, capture_output=True,
+                         text=True)
+    if out.returncode != 0 and create:
+        raise SystemExit(f"{code.label}: the production services are not reachable:\n{out.stderr[-3000:]}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -164,11 +211,15 @@ def execute(steps: list[Step], code: Code, env: dict[str, str]) -> list[StepResu
 # report
 
 
-def model_metrics(data_dir: Path) -> dict:
-    import joblib
+def model_metrics(data_dir: Path, code: Code, env: dict[str, str]) -> dict:
+    """The trained model's metrics, unpickled by the code that trained it (in a subprocess)."""
+    import subprocess
 
-    model = joblib.load(data_dir / "tables" / "churn_model.joblib")
-    return {"model": model.model_name, "validation": model.validation, **model.metrics}
+    out = subprocess.run([sys.executable, "-c", METRICS_SCRIPT, str(data_dir / "tables" / "churn_model.joblib")],
+                         env=code.env(env), cwd=code.root, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{code.label}: reading the model's metrics failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def totals(results: list[StepResult]) -> tuple[float, float, float]:
@@ -197,19 +248,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--events-per-customer", type=float, default=100.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary outputs and Dagster instance")
     parser.add_argument("--baseline-ref", help="also measure the package at this git commit, in the same run")
+    parser.add_argument("--profile", choices=("local", "production"), default="local",
+                        help="services: embedded (local) or Postgres + Redis (production)")
     return parser.parse_args(argv)
 
 
-def measure_graph(code: Code, settings_path: Path, work: Path) -> tuple[Measured, list[StepResult], dict]:
-    env = environment(settings_path, work)
-    steps = plan_steps(settings_path, code, env)
-    print(f"{code.label}: {len(steps)} steps, outputs in {work}; each step in a fresh `dagster asset materialize` "
-          "process (in-process executor):", flush=True)
-    load = run_load_only(code, env)
-    if load.returncode != 0:
-        raise SystemExit(f"{code.label}: loading the definitions failed:\n{load.stderr[-4000:]}")
-    results = execute(steps, code, env)
-    return load, results, model_metrics(work / "data")
+def measure_graph(code: Code, settings_path: Path, work: Path, profile: str
+                  ) -> tuple[Measured, list[StepResult], dict]:
+    env = environment(settings_path, work, profile)
+    if profile == "production":
+        production_services(env, code, create=True)
+    try:
+        steps = plan_steps(settings_path, code, env)
+        print(f"{code.label}: {len(steps)} steps on the {profile} profile, outputs in {work}; each step in a fresh "
+              "`dagster asset materialize` process (in-process executor):", flush=True)
+        load = run_load_only(code, env)
+        if load.returncode != 0:
+            raise SystemExit(f"{code.label}: loading the definitions failed:\n{load.stderr[-4000:]}")
+        results = execute(steps, code, env)
+        return load, results, model_metrics(work / "data", code, env)
+    finally:
+        if profile == "production":
+            production_services(env, code, create=False)
 
 
 def checkout(ref: str, into: Path) -> Code:
@@ -246,10 +306,11 @@ def main(argv=None) -> int:
     current = Code("working tree", PROJECT_DIR)
     baseline_code = checkout(args.baseline_ref, work / "baseline_code") if args.baseline_ref else None
     try:
-        load, results, metrics = measure_graph(current, settings_path, work / "current")
-        compared = measure_graph(baseline_code, settings_path, work / "baseline") if baseline_code else None
-        print(f"\nWhole graph, {args.customers:,} customers, {args.events_per_customer:g} events per customer "
-              f"({current.label}):\n")
+        load, results, metrics = measure_graph(current, settings_path, work / "current", args.profile)
+        compared = (measure_graph(baseline_code, settings_path, work / "baseline", args.profile)
+                    if baseline_code else None)
+        print(f"\nWhole graph, {args.customers:,} customers, {args.events_per_customer:g} events per customer, "
+              f"{args.profile} profile ({current.label}):\n")
         print(report(load, results))
         print(f"\nmodel: {metrics['model']} ({metrics['validation']}), ROC AUC {metrics['roc_auc']:.4f}, "
               f"PR AUC {metrics['pr_auc']:.4f}, base rate {metrics['base_rate']:.3f}, "

@@ -221,7 +221,7 @@ class ModelSettings(_Strict):
         "gradient-boosted model gains little from more rows and the frame must fit in memory.",
     )
     leakage_probe_rows: int = Field(
-        default=200_000, ge=1000,
+        default=50_000, ge=1000,
         description="Training rows the value-based leakage probes look at (a seeded sample beyond it).",
     )
     feast_verify_rows: int = Field(

@@ -118,7 +118,14 @@ class DuckDBEngine(Engine):
         return self.connection.sql(sql).to_arrow_table()
 
     def frame(self, sql: str) -> pd.DataFrame:
-        return self.connection.sql(sql).df()
+        relation = self.connection.sql(sql)
+        frame = relation.df()
+        # DuckDB (1.x) hands TIMESTAMPTZ_NS columns (nanosecond UTC instants, e.g. from pandas-written
+        # Parquet) to pandas without their time zone; they are UTC instants, so say so.
+        for column, kind in zip(relation.columns, relation.types):
+            if str(kind) == "TIMESTAMPTZ_NS" and getattr(frame[column].dtype, "tz", None) is None:
+                frame[column] = frame[column].dt.tz_localize("UTC")
+        return frame
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql).fetchall()

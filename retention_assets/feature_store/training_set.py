@@ -114,8 +114,16 @@ class FeastVerification:
                 f"column(s): {', '.join(self.differing_columns[:10])}")
 
 
+FEAST_VERIFY_GROUP = 40  # features per get_historical_features call
+
+
 def verify_against_feast(config, engine: Engine, table: str, key: str, rows: int) -> FeastVerification:
-    """Ask Feast for a seeded sample of the training rows and compare value for value (types included)."""
+    """Ask Feast for a seeded sample of the training rows and compare value for value (types included).
+
+    Features are asked for in groups of FEAST_VERIFY_GROUP: Feast's file offline store reads every
+    requested column of the whole source into memory, which at a million customers and 200
+    features would be several GiB for one call.
+    """
     from retention_assets.core.columns import NON_FEATURE_COLUMNS
     from retention_assets.feature_store.repository import historical_features
     from retention_assets.features.gold import feature_columns, training_sample
@@ -124,11 +132,14 @@ def verify_against_feast(config, engine: Engine, table: str, key: str, rows: int
     expected = training_sample(engine, table, None, rows, key)
     features = feature_columns(expected.columns, key)
     entity_rows = expected[[c for c in expected.columns if c == key or c in NON_FEATURE_COLUMNS]]
-    served = historical_features(config, entity_rows, key, FEATURE_TIMESTAMP, features)
-    # Entity-row columns are passed through by Feast as sent; the features are what it joined.
-    differing = [c for c in features
-                 if not (served[c].dtype == expected[c].dtype and served[c].reset_index(drop=True).equals(
-                     expected[c].reset_index(drop=True)))]
+    differing = []
+    for start in range(0, len(features), FEAST_VERIFY_GROUP):
+        group = features[start:start + FEAST_VERIFY_GROUP]
+        served = historical_features(config, entity_rows, key, FEATURE_TIMESTAMP, group)
+        # Entity-row columns are passed through by Feast as sent; the features are what it joined.
+        differing += [c for c in group
+                      if not (served[c].dtype == expected[c].dtype and served[c].reset_index(drop=True).equals(
+                          expected[c].reset_index(drop=True)))]
     return FeastVerification(len(expected), total, len(features), differing)
 
 
