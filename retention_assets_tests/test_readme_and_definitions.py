@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,23 @@ def test_definitions_load_fast_without_heavy_libraries():
     seconds, heavy = out.stdout.strip().splitlines()[-1].split("|")
     assert float(seconds) < 3.0
     assert heavy == ""
+
+
+def test_runs_execute_in_one_process_unless_asked_otherwise(monkeypatch, tmp_path):
+    """The UI and sensors launch runs with the definitions' executor: in-process by default (one import
+    of the heavy libraries per run), one process per step only when asked."""
+    from retention_assets.definitions import build_definitions
+    from retention_assets.settings import current_settings
+
+    settings = current_settings()
+    monkeypatch.delenv("RETENTION_EXECUTOR", raising=False)
+    default = build_definitions(settings)
+    assert {default.resolve_job_def(j).executor_def.name for j in ("full_refresh", "retrain")} == {"in_process"}
+    monkeypatch.setenv("RETENTION_EXECUTOR", "multiprocess")
+    assert build_definitions(settings).resolve_job_def("full_refresh").executor_def.name == "multiprocess"
+    monkeypatch.setenv("RETENTION_EXECUTOR", "threads")
+    with pytest.raises(ValueError, match="RETENTION_EXECUTOR='threads' is not an executor"):
+        build_definitions(settings)
 
 
 def test_dagster_definitions_validate_passes():
