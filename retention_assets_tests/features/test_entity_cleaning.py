@@ -41,8 +41,6 @@ RAW, BRONZE = "raw_customers", "bronze_entity"
 # helpers
 
 
-@pytest.fixture
-
 def iqr_fences(values: pd.Series, multiplier: float) -> tuple[float, float] | None:
     """Tukey's fences with numpy's percentiles: the reference the SQL must reproduce."""
     present = values.dropna()
@@ -51,6 +49,8 @@ def iqr_fences(values: pd.Series, multiplier: float) -> tuple[float, float] | No
     q1, q3 = np.percentile(present.to_numpy(dtype=float), [25, 75])
     return float(q1 - multiplier * (q3 - q1)), float(q3 + multiplier * (q3 - q1))
 
+
+@pytest.fixture
 def engine(tmp_path):
     with DuckDBEngine(tmp_path / "tables", temp_dir=tmp_path / "spill") as eng:
         yield eng
