@@ -311,9 +311,9 @@ def online_workers(config: FeastConfig, rows: int) -> int:
     """Writer processes for a materialization of `rows` rows: one per core for Redis from
     PARALLEL_FROM_ROWS rows on, else 1 (SQLite's file takes one writer at a time). The gain is
     bounded by Redis's own HSET time: small when Redis shares the machine's few cores."""
-    import os
+    from retention_assets.core.processes import available_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     return cores if bulk_redis_applies(config) and rows >= PARALLEL_FROM_ROWS and cores > 1 else 1
 
 
@@ -343,22 +343,9 @@ def write_in_workers(config: FeastConfig, view_name: str, batches: Iterable[pa.R
     """Write Arrow batches to the online store from `workers` spawned processes while the caller keeps
     reading batches; at most two batches per worker in flight, so memory stays bounded. Returns the
     rows written."""
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding engine threads
-    written = 0
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(config,)) as pool:
-        pending: deque = deque()
-        try:
-            for rows in batches:
-                pending.append(pool.submit(_write_in_worker, view_name, rows))
-                if len(pending) >= 2 * workers:
-                    written += pending.popleft().result()
-            while pending:
-                written += pending.popleft().result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return written
+    from retention_assets.core.processes import map_in_processes
+
+    return sum(map_in_processes(partial(_write_in_worker, view_name), batches, workers=workers,
+                                initializer=_start_worker, initargs=(config,)))

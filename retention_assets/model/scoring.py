@@ -76,43 +76,24 @@ def score_rows(serving, rows: pd.DataFrame, key: str, bounds: dict[str, float], 
 
 def scoring_workers(rows: int) -> int:
     """Worker processes for batch scoring: one per core from PARALLEL_FROM_ROWS rows on."""
-    import os
+    from retention_assets.core.processes import available_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     return cores if rows >= PARALLEL_FROM_ROWS and cores > 1 else 1
 
 
-_WORKER_SERVING = None
+_WORKER: dict = {}
 
 
-def _load_worker(serving) -> None:
-    global _WORKER_SERVING
+def _start_worker(serving, key: str, bounds: dict[str, float]) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # one core per worker: the workers are the parallelism
-    _WORKER_SERVING = serving
+    _WORKER.update(serving=serving, key=key, bounds=bounds)
 
 
-def _score_in_worker(batch: pd.DataFrame, key: str, bounds: dict[str, float]) -> pd.DataFrame:
-    return score_rows(_WORKER_SERVING, batch, key, bounds)
-
-
-def _score_in_workers(serving, batches, key: str, bounds: dict[str, float], workers: int):
-    """Score batches in `workers` spawned processes, yielding results in input order, with at most
-    two batches per worker in flight (memory stays bounded by a few batches)."""
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding engine threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker, initargs=(serving,)) as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.submit(_score_in_worker, batch, key, bounds))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def _score_in_worker(batch: pd.DataFrame) -> pd.DataFrame:
+    return score_rows(_WORKER["serving"], batch, _WORKER["key"], _WORKER["bounds"])
 
 
 def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds: dict[str, float], target: str,
@@ -125,6 +106,7 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     """
     from threadpoolctl import threadpool_limits
 
+    from retention_assets.core.processes import map_in_processes
     from retention_assets.features.gold import scoring_rows_sql
 
     d = engine.dialect
@@ -142,7 +124,8 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
             with threadpool_limits(limits=1):
                 yield from (score_rows(serving, batch, key, bounds) for batch in batches)
             return
-        yield from _score_in_workers(serving, batches, key, bounds, workers)
+        yield from map_in_processes(_score_in_worker, batches, workers=workers, initializer=_start_worker,
+                                    initargs=(serving, key, bounds))
 
     engine.write_batches(staging, scored())
     try:
