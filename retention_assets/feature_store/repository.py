@@ -13,6 +13,8 @@ Feast is imported inside the functions: it costs ~4 s and the definitions must l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -139,6 +141,33 @@ def historical_features(config: FeastConfig, entity_rows: pd.DataFrame, key: str
     found = job.to_df()[[order, *features]]
     result = request.merge(found, on=order, how="left", validate="one_to_one").sort_values(order, kind="stable")
     return result.drop(columns=[order]).reset_index(drop=True).rename(columns={ENTITY_TIMESTAMP: timestamp})
+
+
+@contextmanager
+def restricted_view(config: FeastConfig, engine: Engine, key: str, keys: list[str]) -> Iterator[FeastConfig]:
+    """A scratch local Feast repository holding the published view (same entity, timestamp field,
+    features and types) over only `keys`' rows of the published source, for checks that ask Feast
+    about a sample of customers without Feast loading every customer. Removed afterwards."""
+    import shutil
+
+    directory = Path(config.repo_path) / ".verify"
+    shutil.rmtree(directory, ignore_errors=True)
+    scratch = FeastConfig(f"{config.project}_verify", str(directory), str(directory / "registry.db"),
+                          {"type": "sqlite", "path": str(directory / "online_store.db")})
+    try:
+        q, d = engine.dialect.ident, engine.dialect
+        source = engine.file_relation(config.source_path, "parquet")
+        with engine.registered("__restricted_keys", pd.DataFrame({key: keys})) as wanted:
+            engine.export(f"SELECT s.* FROM {source} s WHERE {d.as_string('s.' + q(key))} IN "
+                          f"(SELECT {q(key)} FROM {wanted})", scratch.source_path)
+        published = config.store().get_feature_view(VIEW)
+        entity, scratch_source = _entity_and_source(scratch, key, published.batch_source.timestamp_field)
+        view = _view(VIEW, entity, scratch_source, {f.name: _kind_of(f.dtype) for f in published.features},
+                     online=False, description=f"{published.description} (restricted to {len(keys)} customers)")
+        scratch.store().apply([entity, scratch_source, view])
+        yield scratch
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def service_name(model_name: str, version: str) -> str:

@@ -112,3 +112,43 @@ def test_republishing_a_changed_schema_replaces_the_view(store, engine):
     summary = publish(store, engine, f"SELECT * FROM {engine.relation('narrow')}", "customer_id", "feature_timestamp")
     assert list(summary.features) == ["spend_30d"]
     assert [f.name for f in store.store().get_feature_view(VIEW).features] == ["spend_30d"]
+
+
+def test_feast_verification_asks_feast_about_the_sampled_customers_only(tmp_path, engine):
+    """The check passes on the engine's training set, names a tampered column, and leaves no scratch repo."""
+    from pathlib import Path
+
+    from retention_assets.core.columns import LABEL, LABEL_AVAILABLE, LABEL_TIMESTAMP, ROW_ROLE, TRAIN
+    from retention_assets.feature_store.repository import source_sql
+    from retention_assets.feature_store.training_set import build_training_set, verify_against_feast
+
+    n = 60
+    gold = pd.DataFrame({
+        "customer_id": [f"C{i:03d}" for i in range(n)] * 2,
+        "feature_timestamp": [T1] * n + [T2] * n,
+        "spend_30d": [float(i) if i % 7 else None for i in range(2 * n)],
+        "tickets_30d": [i % 5 for i in range(2 * n)],
+        "plan": ["basic" if i % 3 else "pro" for i in range(2 * n)],
+        "eligible": [True] * (2 * n),
+        LABEL: [i % 2 for i in range(2 * n)],
+        LABEL_TIMESTAMP: [T2] * n + [T3] * n,
+        LABEL_AVAILABLE: [True] * (2 * n),
+        ROW_ROLE: [TRAIN] * (2 * n),
+    })
+    engine.write_frame("gold", gold)
+    config = FeastConfig("verify_test", str(tmp_path / "feast"), str(tmp_path / "feast" / "registry.db"),
+                         {"type": "sqlite", "path": str(tmp_path / "feast" / "online.db")})
+    publish(config, engine, source_sql(engine, "gold"), "customer_id", "feature_timestamp")
+    source = engine.file_relation(config.source_path, "parquet")
+    build_training_set(engine, gold_table="gold", source=source, key="customer_id", target="training_set")
+
+    report = verify_against_feast(config, engine, "training_set", "customer_id", rows=40)
+    assert report.passed, report.describe()
+    assert (report.rows_checked, report.total_rows, report.features_checked) == (40, 2 * n, 3)
+    assert not (Path(config.repo_path) / ".verify").exists()
+
+    tampered = f"SELECT * REPLACE (tickets_30d + 1 AS tickets_30d) FROM {engine.relation('training_set')}"
+    engine.write_table("tampered", tampered)
+    report = verify_against_feast(config, engine, "tampered", "customer_id", rows=40)
+    assert report.differing_columns == ["tickets_30d"]
+    assert "tickets_30d" in report.describe()
