@@ -192,28 +192,31 @@ def test_online_writer_picks_the_bulk_writer_of_the_store():
     assert writer({"type": "postgres"}) is feast_writer
 
 
-def test_the_bulk_sqlite_writer_stores_exactly_what_feasts_writer_stores(tmp_path, engine):
-    """The same rows, byte for byte, and the same answers from get_online_features."""
+@pytest.mark.parametrize("encoder", ["columns", "feast_rows"])
+def test_the_bulk_sqlite_writer_stores_exactly_what_feasts_writer_stores(tmp_path, engine, monkeypatch, encoder):
+    """The same rows, byte for byte (values and their text), and the same answers from get_online_features,
+    through the column encoder and through the path that takes Feast's own rows."""
     import sqlite3
 
-    frame = pd.DataFrame({
-        "customer_id": ["A", "B", "C"], "feature_timestamp": [T2] * 3,
-        "spend_30d": [20.0, None, 3.5], "tickets_30d": [2, 7, 0], "plan": ["basic", None, "pro"],
-        "eligible": [True, False, True],
-    })
-    engine.write_frame("gold", frame)
+    from retention_assets.feature_store import online_bulk
+
+    if encoder == "feast_rows":
+        monkeypatch.setattr(online_bulk, "_plain_view", lambda view: False)
+    else:  # the column encoder must not hand the frame to Feast's rows
+        monkeypatch.setattr(online_bulk, "_write_sqlite_from_feast_rows",
+                            lambda *args: pytest.fail("took Feast's rows"))
+    engine.write_frame("gold", FRAME)
     stores = {}
     for way in ("feast", "bulk"):
         config = FeastConfig(f"{way}_test", str(tmp_path / way), str(tmp_path / way / "registry.db"),
                              {"type": "sqlite", "path": str(tmp_path / way / "online.db")})
-        publish(config, engine, f"SELECT * FROM {engine.relation('gold')}", "customer_id", "feature_timestamp")
-        service = apply_model_service(config, "churn_model_v1", ["spend_30d", "tickets_30d", "plan", "eligible"],
-                                      "test", "customer_id", "feature_timestamp")
+        publish(config, engine, f"SELECT * FROM {engine.relation('gold')}", KEY, TS)
+        service = apply_model_service(config, "churn_model_v1", FEATURES, "test", KEY, TS)
         store = config.store()
         if way == "feast":
-            store.write_to_online_store("churn_model_v1_online", frame)
+            store.write_to_online_store("churn_model_v1_online", FRAME)
         else:
-            write_sqlite_in_bulk(store, "churn_model_v1_online", frame)
+            write_sqlite_in_bulk(store, "churn_model_v1_online", FRAME)
         stores[way] = (config, service)
 
     def stored(way: str) -> list[tuple]:
@@ -222,8 +225,8 @@ def test_the_bulk_sqlite_writer_stores_exactly_what_feasts_writer_stores(tmp_pat
             return connection.execute(f"SELECT entity_key, feature_name, value, value_text, vector_value, event_ts, "
                                       f"created_ts FROM {table} ORDER BY 1, 2").fetchall()
 
-    assert stored("bulk") == stored("feast") and len(stored("bulk")) == 12
-    answers = {way: online_features(config, service, "customer_id", ["C", "A", "B"], "feature_timestamp")
-               for way, (config, service) in stores.items()}
+    assert stored("bulk") == stored("feast") and len(stored("bulk")) == len(FRAME) * len(FEATURES)
+    ids = ["C", "A", "F", "B", "E", "D"]
+    answers = {way: online_features(config, service, KEY, ids, TS) for way, (config, service) in stores.items()}
     pd.testing.assert_frame_equal(answers["bulk"], answers["feast"])
-    assert answers["bulk"]["spend_30d"].tolist()[:2] == [3.5, 20.0]
+    assert answers["bulk"]["spend_30d"].tolist()[:2] == [-3.5, 20.0]
