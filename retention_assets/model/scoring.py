@@ -115,7 +115,7 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     relation = scoring_rows_sql(d, engine.relation(gold_table), columns)
     sql = f"{relation} ORDER BY {q(key)}"
     staging = f"{target}__unsorted"
-    total = int(engine.rows(f"SELECT count(*) FROM ({relation})")[0][0])
+    total = int(engine.scalar(f"SELECT count(*) FROM ({relation})"))
     workers = scoring_workers(total) if workers is None else workers
 
     def scored():
