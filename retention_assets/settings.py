@@ -121,6 +121,15 @@ class EventSettings(SourceSettings):
         default="UTC",
         description="Time zone assumed for timestamps without an offset; every timestamp is normalised to UTC.",
     )
+    min_matched_events: float = Field(
+        default=0.5, ge=0, le=1,
+        description="The source is rejected when a smaller share of its events has a key found in the entity "
+        "table (keys that match only after a format change would give every customer empty event features).",
+    )
+    min_entities_with_events: float = Field(
+        default=0.1, ge=0, le=1,
+        description="The source is rejected when a smaller share of the entity table's customers has any event.",
+    )
 
 
 class LabelSettings(_Strict):

@@ -19,6 +19,7 @@ from pathlib import Path
 from retention_assets.core.columns import SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.base import NUMERIC_KINDS, Engine
+from retention_assets.features.coverage import KeyCoverage, KeyRule, check_key_coverage
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class RawTableReport:
     repairs: list[str] = field(default_factory=list)
     duplicate_key_rows: int = 0
     time_span: tuple[str, str] | None = None
+    key_coverage: KeyCoverage | None = None  # event sources: their keys against the entity table
 
 
 def _kinds(engine: Engine, relation: str, spec: SourceSpec) -> dict[str, str]:
@@ -114,8 +116,12 @@ def _present(engine: Engine, column: str) -> str:
     return f"{c} IS NOT NULL AND trim({d.as_string(c)}) <> ''"
 
 
-def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTableReport:
-    """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically)."""
+def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None = None
+                       ) -> RawTableReport:
+    """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically).
+
+    With `key_rule` (event sources), the file's keys must also cover the entity table as the rule
+    says (`features.coverage`), checked before anything is written."""
     d = engine.dialect
     q = d.ident
     relation = engine.file_relation(spec.path, spec.file_format)
@@ -176,6 +182,7 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
             "keep_last to de-duplicate in bronze)", column=spec.entity_key, rows=rows, examples=values,
         )
 
+    coverage = check_key_coverage(engine, relation, spec.entity_key, spec.path, key_rule) if key_rule else None
     if spec.row_numbers:
         typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
     info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}")
@@ -195,7 +202,7 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
         lo, hi = engine.rows(f"SELECT min({ts}), max({ts}) FROM {engine.relation(target)}")[0]
         span = (lo.isoformat(), hi.isoformat())
     return RawTableReport(rows=n_rows, columns=info.columns, repairs=repairs, duplicate_key_rows=duplicate_rows,
-                          time_span=span)
+                          time_span=span, key_coverage=coverage)
 
 
 def source_specs(settings) -> dict[str, SourceSpec]:
@@ -233,6 +240,17 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             keep_other_columns=True,
         )
     return specs
+
+
+def key_rules(settings, entity_table: str, engine: Engine) -> dict[str, KeyRule]:
+    """Per event source, what its keys must reach against the stored entity table `entity_table`."""
+    entity = settings.entity
+    return {
+        name: KeyRule(entity=engine.relation(entity_table), entity_key=entity.entity_key,
+                      entity_path=str(settings.resolve(entity.path)), min_matched_events=event.min_matched_events,
+                      min_entities_with_events=event.min_entities_with_events, settings_prefix=f"events.{name}")
+        for name, event in settings.events.items()
+    }
 
 
 def latest_timestamp(engine: Engine, table: str, column: str):

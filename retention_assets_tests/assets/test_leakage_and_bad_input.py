@@ -139,3 +139,45 @@ def test_explicit_target_column_labels_train_a_model(small_sample, make_settings
     gold = table(settings, "gold_features")
     assert "churned_flag" not in gold and "days_since_churned_on" not in gold
     assert set(gold.loc[gold["row_role"] == "train", "churned"].dropna().unique()) == {0, 1}
+
+
+def test_event_keys_that_match_no_customer_never_train_a_model(small_sample, make_settings, tmp_path):
+    """Zero matches, and matches only after an undocumented type change ('00001' against 1), stop at raw
+    with the counts and the cause; the previous run's tables, model and scores stay as they were."""
+    from retention_assets.model.tracking import champion_version
+
+    paths = copy_sample(small_sample, tmp_path / "data")
+    settings = make_settings(paths=paths)
+    assert run_refresh(settings).success
+    tracking = build_profile_for(settings).tracking()
+    champion = champion_version(tracking)
+    good_scores = table(settings, "churn_scores")
+    tables = settings.data_path / "tables"
+    before = {p.name: p.read_bytes() for p in tables.glob("*.parquet")}
+
+    customers = pd.read_csv(paths.customers, dtype=str)
+    numbered = customers.assign(customer_id=[str(i + 1) for i in range(len(customers))])
+    numbered.to_csv(paths.customers, index=False)  # integer ids ...
+    tx = pd.read_parquet(small_sample.transactions)
+    ids = dict(zip(customers["customer_id"], numbered["customer_id"]))
+    for name, keys in {"zero matches": tx["customer_id"].map(lambda k: f"X{k}"),
+                       "leading zeros": tx["customer_id"].map(lambda k: ids[k].zfill(5))}.items():
+        tx.assign(customer_id=keys).to_parquet(paths.transactions)  # ... and event ids that are not them
+        result = run_refresh(settings)
+
+        assert not result.success, name
+        message = step_failures(result)["raw_transactions"]
+        assert str(paths.transactions) in message and "'customer_id'" in message, name
+        assert f"only 0 of {len(tx):,} events (0.0%)" in message, name
+        assert ("leading zeros" in message) == (name == "leading zeros"), message
+        keys = materialized_keys(result)
+        assert "churn_model" not in keys and "gold_features" not in keys and "raw_transactions" not in keys, name
+        assert champion_version(tracking) == champion
+    assert (tables / "raw_transactions.parquet").read_bytes() == before["raw_transactions.parquet"]
+    pd.testing.assert_frame_equal(table(settings, "churn_scores"), good_scores)
+
+
+def build_profile_for(settings):
+    from retention_assets.profiles import build_profile
+
+    return build_profile(settings.data_path)
