@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from retention_assets.assets.failures import input_errors_as_failures
 from retention_assets.assets.metadata import stored_table_metadata
-from retention_assets.core.errors import DataValidationError
 from retention_assets.core.names import TIMELINE, raw_name
 from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
@@ -23,13 +23,9 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
 
         spec = source_specs(settings)[source]
         with compute.engine() as engine:
-            try:
+            with input_errors_as_failures():  # one clear sentence in the UI and the logs, not a traceback
                 rule = key_rules(settings, entity_table, engine)[source] if is_event else None
                 report = validate_and_write(engine, spec, raw_name(source), rule)
-            except DataValidationError as exc:
-                # One clear sentence in the UI and the logs instead of a library traceback.
-                raise dg.Failure(description=str(exc), metadata={"file": str(spec.path), "column": str(exc.column)},
-                                 allow_retries=False) from None
             for repair in report.repairs:
                 context.log.info(f"{raw_name(source)} repair: {repair}")
             metadata = stored_table_metadata(
@@ -42,6 +38,10 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
             metadata["last_event"] = dg.MetadataValue.text(report.time_span[1])
         if report.duplicate_key_rows:
             metadata["duplicate_key_rows"] = dg.MetadataValue.int(report.duplicate_key_rows)
+        for column, n in report.negative_values.items():
+            context.log.info(f"{raw_name(source)}: {n:,} negative value(s) in {column} kept (negative_values: allow)")
+        if report.negative_values:
+            metadata["negative_values"] = dg.MetadataValue.json(report.negative_values)
         if report.key_coverage:
             coverage = report.key_coverage
             metadata["events_with_customer"] = dg.MetadataValue.float(round(coverage.matched_share, 6))

@@ -39,6 +39,9 @@ class SourceSpec:
     keep_other_columns: bool = False  # entity tables keep undeclared columns (typed by inference)
     exclude_columns: tuple[str, ...] = ()
     row_numbers: bool = False  # entity tables: keep each record's file position as SOURCE_ROW
+    negative_values: dict[str, str] = field(default_factory=dict)  # numeric column -> "allow" | "reject"
+    reject_negative_by_default: bool = False  # event sources: negative numbers need an explicit "allow"
+    settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
 
 
 @dataclass
@@ -51,16 +54,61 @@ class RawTableReport:
     duplicate_key_rows: int = 0
     time_span: tuple[str, str] | None = None
     key_coverage: KeyCoverage | None = None  # event sources: their keys against the entity table
+    negative_values: dict[str, int] = field(default_factory=dict)  # allowed negative numbers per column
 
 
-def _kinds(engine: Engine, relation: str, spec: SourceSpec) -> dict[str, str]:
+_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?)",
+          b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook", b"\x1f\x8b": "a gzip archive"}
+
+
+def _sniff(spec: SourceSpec) -> None:
+    """Name an empty file, or a file whose content is not its declared format, before reading it."""
     if not spec.path.exists():
         raise DataValidationError(spec.path, "the file does not exist")
-    try:
-        return engine.column_kinds(relation)
-    except Exception as exc:  # noqa: BLE001 - any reader error means the same thing to the user
-        first_line = str(exc).strip().splitlines()[0]
-        raise DataValidationError(spec.path, f"cannot be read as {spec.file_format.upper()}: {first_line}") from None
+    with spec.path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise DataValidationError(spec.path, "the file is empty (0 bytes)")
+    found = next((what for magic, what in _MAGIC.items() if head.startswith(magic)), None)
+    if spec.file_format == "csv" and found:
+        hint = "set file_format: parquet (or name it .parquet)" if found == "a Parquet file" else \
+            "export it as CSV or Parquet"
+        raise DataValidationError(spec.path, f"is declared as CSV but is {found}: {hint}")
+    if spec.file_format == "parquet" and found != "a Parquet file":
+        raise DataValidationError(spec.path, f"is declared as Parquet but is {found or 'not a Parquet file'} "
+                                             f"(it starts with {head!r}): set file_format: csv if it is text")
+
+
+def first_invalid_utf8(path: Path, chunk: int = 1 << 20) -> tuple[int, int, bytes] | None:
+    """(line, byte offset, the bad bytes) of the first byte sequence that is not UTF-8, read in chunks."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                position = exc.start
+                return line + block[:position].count(b"\n"), offset + position, block[position:exc.end]
+            line += block.count(b"\n")
+            offset += len(block)
+    pending = decoder.getstate()[0]
+    if pending:  # the file ends inside a multi-byte sequence
+        return line, offset - len(pending), pending
+    return None
+
+
+def read_error(spec: SourceSpec, exc: BaseException) -> DataValidationError:
+    """What a reader error means for the user: a file that is not UTF-8 (with the line and byte of the
+    first bad bytes), or the reader's first line."""
+    if spec.file_format == "csv" and (bad := first_invalid_utf8(spec.path)):
+        line, offset, raw = bad
+        return DataValidationError(spec.path, f"is not UTF-8: line {line} (byte {offset:,}) holds {raw!r}; save "
+                                              "the file as UTF-8 (it may be Latin-1 or Windows-1252)")
+    first_line = str(exc).strip().splitlines()[0]
+    return DataValidationError(spec.path, f"cannot be read as {spec.file_format.upper()}: {first_line}")
 
 
 def _timestamp_expr(engine: Engine, column: str, kind: str, naive_tz: str) -> str:
@@ -121,11 +169,20 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
     """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically).
 
     With `key_rule` (event sources), the file's keys must also cover the entity table as the rule
-    says (`features.coverage`), checked before anything is written."""
+    says (`features.coverage`), checked before anything is written. Every problem of the file's
+    values is reported in one error; a file the engine cannot read raises one too."""
+    _sniff(spec)
+    try:
+        return _validate_and_write(engine, spec, target, key_rule)
+    except engine.read_errors as exc:
+        raise read_error(spec, exc) from None
+
+
+def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None) -> RawTableReport:
     d = engine.dialect
     q = d.ident
     relation = engine.file_relation(spec.path, spec.file_format)
-    kinds = _kinds(engine, relation, spec)
+    kinds = engine.column_kinds(relation)
     declared = [spec.entity_key, *spec.timestamp_columns, *spec.date_columns, *(spec.numeric_columns or ()),
                 *spec.string_columns]
     for column in dict.fromkeys(declared):
@@ -135,7 +192,8 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
             )
     n_rows = engine.scalar(f"SELECT count(*) FROM {relation}")
     if n_rows == 0:
-        raise DataValidationError(spec.path, "the file has no data rows")
+        raise DataValidationError(spec.path, "the file has no data rows" + (" (only a header)" if spec.file_format
+                                                                           == "csv" else ""))
 
     known = set(declared)
     others = [c for c in kinds if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
@@ -155,19 +213,31 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
         checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the date cannot be parsed"))
         typed.append(f"CASE WHEN trim({d.as_string(q(column))}) = '' THEN NULL ELSE {expr} END AS {q(column)}")
+    allowed_negative = {}
     for column in numeric:
         expr = _numeric_expr(engine, column, kinds[column])
         checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the value is not a number"))
+        policy = spec.negative_values.get(column, "reject" if spec.reject_negative_by_default else "allow")
+        if policy == "reject":
+            allow_it = f"{spec.settings_prefix}.negative_values.{column}: allow"
+            problem = f"the value is negative (allowed only with {allow_it}, e.g. for refunds)"
+            checks.append((f"({expr}) < 0", column, problem))
+        elif column in spec.negative_values or spec.reject_negative_by_default:
+            allowed_negative[column] = f"count(*) FILTER (WHERE ({expr}) < 0)"
         typed.append(f"{expr} AS {q(column)}")
     for column in strings:
         if column != spec.entity_key:
             typed.append(f"NULLIF({d.as_string(q(column))}, '') AS {q(column)}")
 
     counts = engine.rows(f"SELECT {', '.join(f'count(*) FILTER (WHERE {c})' for c, _, _ in checks)} FROM {relation}")[0]
+    errors = []
     for (condition, column, problem), n_bad in zip(checks, counts):
         if n_bad:
             rows, values = _offending_rows(engine, relation, condition, column)
-            raise DataValidationError(spec.path, f"{problem} in {n_bad} row(s)", column=column, rows=rows, examples=values)
+            errors.append(DataValidationError(spec.path, f"{problem} in {n_bad} row(s)", column=column, rows=rows,
+                                              examples=values))
+    if errors:
+        raise DataValidationError.combined(errors)
 
     duplicate_rows = engine.scalar(
         f"SELECT count(*) - count(DISTINCT {d.as_string(key)}) FROM {relation}"
@@ -183,6 +253,10 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
         )
 
     coverage = check_key_coverage(engine, relation, spec.entity_key, spec.path, key_rule) if key_rule else None
+    negatives = {}
+    if allowed_negative:
+        found = engine.rows(f"SELECT {', '.join(allowed_negative.values())} FROM {relation}")[0]
+        negatives = {column: int(n) for column, n in zip(allowed_negative, found) if n}
     if spec.row_numbers:
         typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
     info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}")
@@ -202,7 +276,7 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
         lo, hi = engine.rows(f"SELECT min({ts}), max({ts}) FROM {engine.relation(target)}")[0]
         span = (lo.isoformat(), hi.isoformat())
     return RawTableReport(rows=n_rows, columns=info.columns, repairs=repairs, duplicate_key_rows=duplicate_rows,
-                          time_span=span, key_coverage=coverage)
+                          time_span=span, key_coverage=coverage, negative_values=negatives)
 
 
 def source_specs(settings) -> dict[str, SourceSpec]:
@@ -238,6 +312,9 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             string_columns=tuple(dict.fromkeys([*(event.categorical_columns or ()), *(event.text_columns or ())])),
             naive_timezone=event.naive_timestamps_timezone,
             keep_other_columns=True,
+            negative_values=dict(event.negative_values),
+            reject_negative_by_default=True,
+            settings_prefix=f"events.{name}",
         )
     return specs
 

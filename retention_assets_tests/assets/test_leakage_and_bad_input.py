@@ -181,3 +181,27 @@ def build_profile_for(settings):
     from retention_assets.profiles import build_profile
 
     return build_profile(settings.data_path)
+
+
+def test_an_unusable_target_column_stops_before_training_with_its_class_counts(small_sample, make_settings, tmp_path):
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    n = len(customers)
+    cases = {
+        "all empty": ([""] * n, f"every value of the target is empty ({n:,} rows)"),
+        "one class": (["no"] * n, f"the target holds a single class (0 churned, {n:,} retained, 0 empty)"),
+        "too few churned": (["yes"] * 3 + ["no"] * (n - 3),
+                            (f"the target has too few rows of one class (3 churned, {n - 3:,} retained, 0 empty; "
+                             "at least 10 of each, label.min_class_rows)")),
+    }
+    for name, (values, expected) in cases.items():
+        paths = copy_sample(small_sample, tmp_path / name, customers=customers.assign(churned_flag=values))
+        settings = make_settings(paths=paths, directory=tmp_path / f"{name}_run",
+                                 label={"kind": "target_column", "target_column": "churned_flag",
+                                        "activity_sources": None})
+        result = run_refresh(settings)
+
+        assert not result.success, name
+        message = step_failures(result)["churn_labels"]
+        assert message.startswith(f"{paths.customers}, column 'churned_flag': {expected}"), message
+        assert "Traceback" not in message
+        assert "churn_model" not in materialized_keys(result), name
