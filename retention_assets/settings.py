@@ -187,6 +187,12 @@ class TimelineSettings(_Strict):
     cutoff_spacing_days: int | None = Field(
         default=None, gt=0, description="Days between training cutoffs; defaults to the label horizon."
     )
+    future_gap_days: int | None = Field(
+        default=30, gt=0,
+        description="With as_of 'auto': event times more than this many days after 99.9% of a source's events are "
+        "implausible (typos such as 2099) and are quarantined, counted and reported, instead of becoming the as-of "
+        "time; null keeps every event. With an explicit as_of, events after it are quarantined.",
+    )
 
     @field_validator("as_of")
     @classmethod

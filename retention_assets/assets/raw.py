@@ -38,6 +38,12 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
             metadata["last_event"] = dg.MetadataValue.text(report.time_span[1])
         if report.duplicate_key_rows:
             metadata["duplicate_key_rows"] = dg.MetadataValue.int(report.duplicate_key_rows)
+        if report.quarantine:
+            held = report.quarantine
+            context.log.warning(f"{raw_name(source)}: {held.rows:,} event(s) {held.reason}, i.e. after {held.after} "
+                                f"(latest {', '.join(held.examples)}), are quarantined in {held.table}")
+            metadata["quarantined_events"] = dg.MetadataValue.int(held.rows)
+            metadata["quarantined_after"] = dg.MetadataValue.text(held.after)
         for column, n in report.negative_values.items():
             context.log.info(f"{raw_name(source)}: {n:,} negative value(s) in {column} kept (negative_values: allow)")
         if report.negative_values:

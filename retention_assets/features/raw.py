@@ -14,6 +14,7 @@ Repairs that are applied, documented and counted (never silent):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from retention_assets.core.columns import SOURCE_ROW
@@ -40,6 +41,8 @@ class SourceSpec:
     exclude_columns: tuple[str, ...] = ()
     row_numbers: bool = False  # entity tables: keep each record's file position as SOURCE_ROW
     negative_values: dict[str, str] = field(default_factory=dict)  # numeric column -> "allow" | "reject"
+    latest_allowed: datetime | None = None  # an explicit as-of: later events are quarantined
+    future_gap_days: int | None = None  # else: events this long after the 99.9th percentile are quarantined
     reject_negative_by_default: bool = False  # event sources: negative numbers need an explicit "allow"
     settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
 
@@ -55,6 +58,18 @@ class RawTableReport:
     time_span: tuple[str, str] | None = None
     key_coverage: KeyCoverage | None = None  # event sources: their keys against the entity table
     negative_values: dict[str, int] = field(default_factory=dict)  # allowed negative numbers per column
+    quarantine: Quarantine | None = None  # events set aside for implausible timestamps
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Event rows kept out of the raw table because their time lies after what the run may see."""
+
+    rows: int
+    after: str  # the bound (ISO timestamp)
+    reason: str
+    table: str  # where they are kept, with their file row numbers, for inspection
+    examples: list[str]  # a few of the timestamps
 
 
 _MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?)",
@@ -204,8 +219,10 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
     key = q(spec.entity_key)
     checks: list[tuple[str, str, str]] = [(f"{key} IS NULL", spec.entity_key, "the entity key is empty")]
     typed = [f"{d.as_string(key)} AS {key}"]
+    event_time = None
     for column in spec.timestamp_columns:
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
+        event_time = event_time or expr
         checks.append((f"{q(column)} IS NULL", column, "the timestamp is empty"))
         checks.append((f"{q(column)} IS NOT NULL AND ({expr}) IS NULL", column, "the timestamp cannot be parsed"))
         typed.append(f"{expr} AS {q(column)}")
@@ -257,9 +274,13 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
     if allowed_negative:
         found = engine.rows(f"SELECT {', '.join(allowed_negative.values())} FROM {relation}")[0]
         negatives = {column: int(n) for column, n in zip(allowed_negative, found) if n}
+    quarantine, kept = None, ""
+    if event_time is not None and (spec.latest_allowed or spec.future_gap_days is not None):
+        quarantine, late = _quarantine(engine, spec, relation, typed, event_time, target)
+        kept = f" WHERE NOT ({late})" if quarantine else ""
     if spec.row_numbers:
         typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
-    info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}")
+    info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}{kept}")
     repairs = []
     for column in numeric:
         if kinds[column] == "string":
@@ -276,7 +297,38 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
         lo, hi = engine.rows(f"SELECT min({ts}), max({ts}) FROM {engine.relation(target)}")[0]
         span = (lo.isoformat(), hi.isoformat())
     return RawTableReport(rows=n_rows, columns=info.columns, repairs=repairs, duplicate_key_rows=duplicate_rows,
-                          time_span=span, key_coverage=coverage, negative_values=negatives)
+                          time_span=span, key_coverage=coverage, negative_values=negatives, quarantine=quarantine)
+
+
+def _quarantine(engine: Engine, spec: SourceSpec, relation: str, typed: list[str], event_time: str, target: str
+                ) -> tuple[Quarantine | None, str]:
+    """Set aside events after the run's horizon: after an explicit as-of, or (as-of 'auto') more than
+    `future_gap_days` after the 99.9th percentile of the source's times (typos such as 2099 or 3000,
+    which would otherwise become the as-of time). They go to `<target>__quarantine` with their file
+    rows; returns what was set aside and the SQL condition selecting them."""
+    d = engine.dialect
+    seconds = d.epoch_seconds(event_time)
+    if spec.latest_allowed is not None:
+        bound = spec.latest_allowed.timestamp()
+        reason = "after the explicit as-of time (timeline.as_of)"
+    else:
+        p999 = engine.scalar(f"SELECT {d.quantile(seconds, 0.999)} FROM {relation}")
+        bound = float(p999) + spec.future_gap_days * 86400
+        reason = (f"more than {spec.future_gap_days} days after 99.9% of the source's events "
+                  "(timeline.future_gap_days)")
+    late = f"{seconds} > {bound!r}"
+    table = f"{target}__quarantine"
+    rows = int(engine.scalar(f"SELECT count(*) FROM {relation} WHERE {late}"))
+    if not rows:
+        engine.drop(table)
+        return None, late
+    row = d.ident(SOURCE_ROW)  # numbered before filtering: the record's position in the file
+    engine.write_table(table, f"SELECT {row}, {', '.join(typed)} FROM (SELECT {d.file_row_number()} AS {row}, * "
+                              f"FROM {relation}) WHERE {late} ORDER BY {row}")
+    examples = [str(v) for (v,) in engine.rows(f"SELECT DISTINCT {event_time} AS t FROM {relation} WHERE {late} "
+                                                 "ORDER BY t DESC LIMIT 3")]
+    after = datetime.fromtimestamp(bound, tz=timezone.utc).isoformat()
+    return Quarantine(rows, after, reason, table, examples), late
 
 
 def source_specs(settings) -> dict[str, SourceSpec]:
@@ -314,6 +366,8 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             keep_other_columns=True,
             negative_values=dict(event.negative_values),
             reject_negative_by_default=True,
+            latest_allowed=settings.timeline.as_of if settings.timeline.as_of != "auto" else None,
+            future_gap_days=settings.timeline.future_gap_days,
             settings_prefix=f"events.{name}",
         )
     return specs

@@ -205,3 +205,28 @@ def test_an_unusable_target_column_stops_before_training_with_its_class_counts(s
         assert message.startswith(f"{paths.customers}, column 'churned_flag': {expected}"), message
         assert "Traceback" not in message
         assert "churn_model" not in materialized_keys(result), name
+
+
+def test_far_future_event_times_are_quarantined_and_never_become_the_as_of(small_sample, make_settings, tmp_path):
+    tx = pd.read_parquet(small_sample.transactions)
+    clean = make_settings(paths=copy_sample(small_sample, tmp_path / "clean"), directory=tmp_path / "clean_run")
+    clean_result = run_refresh(clean)
+    assert clean_result.success
+    typos = tx.iloc[[0, 1]].assign(event_ts=[pd.Timestamp("2099-01-01", tz="UTC"), pd.Timestamp("2999-12-31", tz="UTC")])
+    paths = copy_sample(small_sample, tmp_path / "data", transactions=pd.concat([tx, typos], ignore_index=True))
+    settings = make_settings(paths=paths)
+
+    result = run_refresh(settings)
+
+    assert result.success, step_failures(result)
+    timeline = result.output_for_node("analysis_timeline")
+    # the as-of of the same data without the typos
+    assert timeline["as_of"] == clean_result.output_for_node("analysis_timeline")["as_of"]
+    raw = next(e.event_specific_data.materialization for e in result.all_events
+               if e.event_type_value == "ASSET_MATERIALIZATION"
+               and e.event_specific_data.materialization.asset_key.to_user_string() == "raw_transactions")
+    assert raw.metadata["quarantined_events"].value == 2
+    assert len(table(settings, "raw_transactions")) == len(tx)
+    pd.testing.assert_frame_equal(table(settings, "churn_scores").drop(columns="model_version"),
+                                  table(clean, "churn_scores").drop(columns="model_version"))
+

@@ -217,3 +217,34 @@ def test_negative_values_reject_an_event_file_unless_the_column_allows_them(tmp_
     table, report = validate(allowed, tmp_path)
     assert table["amount"].tolist() == [10.0, -1000000.0, -5.5]
     assert report.negative_values == {"amount": 2}
+
+
+def test_implausibly_late_events_are_quarantined_with_their_file_rows_not_used(tmp_path):
+    body = "".join(f"c{i},2026-01-{1 + i % 28:02d}T00:00:00Z,1,x\n" for i in range(2000))
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\n" + body + "late,2099-01-01T00:00:00Z,1,x\n"
+                                     "later,3000-06-01T00:00:00Z,2,x\n")
+    with DuckDBEngine(tmp_path / "out") as engine:
+        report = validate_and_write(engine, events_spec(path, future_gap_days=30), "tx")
+        kept = engine.frame(f"SELECT * FROM {engine.relation('tx')}")
+        held = engine.frame(f"SELECT * FROM {engine.relation('tx__quarantine')} ORDER BY __source_row")
+    assert len(kept) == 2000 and kept["ts"].max() == pd.Timestamp("2026-01-28", tz="UTC")
+    assert report.quarantine.rows == 2 and held["cid"].tolist() == ["late", "later"]
+    assert held["__source_row"].tolist() == [2001, 2002]
+    assert report.quarantine.after.startswith("2026-02-2")  # 30 days after the 99.9th percentile
+    assert "3000-06-01" in report.quarantine.examples[0]
+    assert report.time_span[1].startswith("2026-01-28")
+
+
+def test_events_after_an_explicit_as_of_are_quarantined_and_a_clean_file_keeps_everything(tmp_path):
+    from datetime import datetime, timezone
+
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01T00:00:00Z,1,x\nb,2026-03-01T00:00:00Z,1,x\n")
+    as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    with DuckDBEngine(tmp_path / "out") as engine:
+        report = validate_and_write(engine, events_spec(path, latest_allowed=as_of), "tx")
+        assert engine.scalar(f"SELECT count(*) FROM {engine.relation('tx')}") == 1
+        assert report.quarantine.rows == 1 and report.quarantine.after == "2026-02-01T00:00:00+00:00"
+        assert "explicit as-of" in report.quarantine.reason
+        clean = validate_and_write(engine, events_spec(path, future_gap_days=30), "tx")
+        assert clean.quarantine is None and not engine.exists("tx__quarantine")
+        assert engine.scalar(f"SELECT count(*) FROM {engine.relation('tx')}") == 2
