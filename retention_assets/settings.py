@@ -121,6 +121,20 @@ class EventSettings(SourceSettings):
         default="UTC",
         description="Time zone assumed for timestamps without an offset; every timestamp is normalised to UTC.",
     )
+    min_matched_events: float = Field(
+        default=0.5, ge=0, le=1,
+        description="The source is rejected when a smaller share of its events has a key found in the entity "
+        "table (keys that match only after a format change would give every customer empty event features).",
+    )
+    negative_values: dict[str, Literal["allow", "reject"]] = Field(
+        default_factory=dict,
+        description="Per numeric column: whether negative values are allowed (refunds, corrections; counted and "
+        "reported) or reject the file. A numeric column not listed rejects negative values.",
+    )
+    min_entities_with_events: float = Field(
+        default=0.1, ge=0, le=1,
+        description="The source is rejected when a smaller share of the entity table's customers has any event.",
+    )
 
 
 class LabelSettings(_Strict):
@@ -143,6 +157,11 @@ class LabelSettings(_Strict):
     )
     target_column: str | None = None
     label_timestamp_column: str | None = None
+    min_class_rows: int = Field(
+        default=10, ge=1,
+        description="target_column: the run stops before training, with the class counts, when the target is "
+        "all empty, a single class, or has fewer rows than this of either class.",
+    )
 
     @model_validator(mode="after")
     def _target_needs_column(self) -> "LabelSettings":
@@ -167,6 +186,12 @@ class TimelineSettings(_Strict):
     )
     cutoff_spacing_days: int | None = Field(
         default=None, gt=0, description="Days between training cutoffs; defaults to the label horizon."
+    )
+    future_gap_days: int | None = Field(
+        default=30, gt=0,
+        description="With as_of 'auto': event times more than this many days after 99.9% of a source's events are "
+        "implausible (typos such as 2099) and are quarantined, counted and reported, instead of becoming the as-of "
+        "time; null keeps every event. With an explicit as_of, events after it are quarantined.",
     )
 
     @field_validator("as_of")

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from retention_assets.assets.failures import input_errors_as_failures
 from retention_assets.assets.metadata import stored_table_metadata
 from retention_assets.core.names import GOLD, LABELS, RECOMMENDATIONS, SILVER, TIMELINE, raw_name
 from retention_assets.exploration.recommendations import REGISTRY_FILE
@@ -28,7 +29,7 @@ def build_gold_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Asse
 
         tl = Timeline.from_dict(timeline)
         definition = label_definition(settings, RunPlan.from_dict(plan))
-        with compute.engine() as engine:
+        with compute.engine() as engine, input_errors_as_failures():
             write_labels(engine, definition, entity=engine.relation(raw_name(entity.name)),
                          activity=activity_sources(engine, settings), snapshots=list(tl.snapshots), as_of=tl.as_of,
                          target=LABELS, source_path=str(settings.resolve(entity.path)))

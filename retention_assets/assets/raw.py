@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from retention_assets.assets.failures import input_errors_as_failures
 from retention_assets.assets.metadata import stored_table_metadata
-from retention_assets.core.errors import DataValidationError
 from retention_assets.core.names import TIMELINE, raw_name
 from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
@@ -13,18 +13,19 @@ SOURCE_FINGERPRINT = "source_fingerprint"  # of the files this run read; the sou
 
 
 def _raw_asset(settings: Settings, source: str, description: str, table_kinds: set[str]) -> dg.AssetsDefinition:
-    @dg.asset(name=raw_name(source), group_name=RAW_GROUP, description=description, kinds=table_kinds)
+    entity_table = raw_name(settings.entity.name)
+    is_event = source in settings.events
+
+    @dg.asset(name=raw_name(source), group_name=RAW_GROUP, description=description, kinds=table_kinds,
+              deps=[entity_table] if is_event else None)
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.MaterializeResult:
-        from retention_assets.features.raw import source_specs, validate_and_write
+        from retention_assets.features.raw import key_rules, source_specs, validate_and_write
 
         spec = source_specs(settings)[source]
         with compute.engine() as engine:
-            try:
-                report = validate_and_write(engine, spec, raw_name(source))
-            except DataValidationError as exc:
-                # One clear sentence in the UI and the logs instead of a library traceback.
-                raise dg.Failure(description=str(exc), metadata={"file": str(spec.path), "column": str(exc.column)},
-                                 allow_retries=False) from None
+            with input_errors_as_failures():  # one clear sentence in the UI and the logs, not a traceback
+                rule = key_rules(settings, entity_table, engine)[source] if is_event else None
+                report = validate_and_write(engine, spec, raw_name(source), rule)
             for repair in report.repairs:
                 context.log.info(f"{raw_name(source)} repair: {repair}")
             metadata = stored_table_metadata(
@@ -37,6 +38,20 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
             metadata["last_event"] = dg.MetadataValue.text(report.time_span[1])
         if report.duplicate_key_rows:
             metadata["duplicate_key_rows"] = dg.MetadataValue.int(report.duplicate_key_rows)
+        if report.quarantine:
+            held = report.quarantine
+            context.log.warning(f"{raw_name(source)}: {held.rows:,} event(s) {held.reason}, i.e. after {held.after} "
+                                f"(latest {', '.join(held.examples)}), are quarantined in {held.table}")
+            metadata["quarantined_events"] = dg.MetadataValue.int(held.rows)
+            metadata["quarantined_after"] = dg.MetadataValue.text(held.after)
+        for column, n in report.negative_values.items():
+            context.log.info(f"{raw_name(source)}: {n:,} negative value(s) in {column} kept (negative_values: allow)")
+        if report.negative_values:
+            metadata["negative_values"] = dg.MetadataValue.json(report.negative_values)
+        if report.key_coverage:
+            coverage = report.key_coverage
+            metadata["events_with_customer"] = dg.MetadataValue.float(round(coverage.matched_share, 6))
+            metadata["customers_with_events"] = dg.MetadataValue.float(round(coverage.covered_share, 6))
         return dg.MaterializeResult(metadata=metadata)
 
     return _asset
@@ -82,7 +97,8 @@ def build_raw_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Asset
     assets = [_raw_asset(settings, settings.entity.name, f"The entity table {settings.entity.path}, validated and typed.",
                          table_kinds)]
     assets += [
-        _raw_asset(settings, name, f"Events from {event.path}, validated, typed and normalised to UTC.", table_kinds)
+        _raw_asset(settings, name, f"Events from {event.path}, validated (their keys against the entity table), "
+                                   "typed and normalised to UTC.", table_kinds)
         for name, event in settings.events.items()
     ]
     assets.append(_timeline_asset(settings))

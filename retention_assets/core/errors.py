@@ -32,10 +32,11 @@ class DataValidationError(ValueError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        where = f"{self.path}"
-        if self.column is not None:
-            where += f", column {self.column!r}"
-        text = f"{where}: {self.problem}"
+        return f"{self.path}{self.detail()}"
+
+    def detail(self) -> str:
+        """Everything after the file: the column, the problem, the rows and their values."""
+        text = f", column {self.column!r}: {self.problem}" if self.column is not None else f": {self.problem}"
         if self.rows:
             shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
             more = f" and {len(self.rows) - MAX_ROWS_SHOWN} more" if len(self.rows) > MAX_ROWS_SHOWN else ""
@@ -44,3 +45,13 @@ class DataValidationError(ValueError):
                 text += "; values " + ", ".join(repr(v) for v in self.examples[:MAX_ROWS_SHOWN])
             text += ")"
         return text
+
+    @classmethod
+    def combined(cls, errors: Sequence[DataValidationError]) -> DataValidationError:
+        """Every problem of one file in one error (one sentence per column), so a user fixes them all at once."""
+        if len(errors) == 1:
+            return errors[0]
+        first = errors[0]
+        problem = f"{len(errors)} problems: " + "; ".join(e.detail().removeprefix(", ").removeprefix(": ")
+                                                         for e in errors)
+        return cls(first.path, problem)

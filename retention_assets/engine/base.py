@@ -46,6 +46,7 @@ class Engine(ABC):
 
     dialect: Dialect
     name: str  # shown in the UI as the kind of the assets it computes
+    read_errors: tuple[type[BaseException], ...] = ()  # what the engine raises for input it cannot read
 
     # ----------------------------------------------------------------------------------------------
     # naming what exists

@@ -49,6 +49,8 @@ def sql_path(path: Path | str) -> str:
 class DuckDBEngine(Engine):
     """DuckDB on Parquet files: the embedded engine of the local and production profiles."""
 
+    read_errors = (duckdb.Error,)
+
     dialect = DUCKDB
     name = "duckdb"
 

@@ -89,6 +89,12 @@ def starter_settings(profiles: dict[str, DatasetProfile], relationships, out_dir
             "path": _relative(Path(profile.path), out_dir), "entity_key": key,
             "timestamp_column": profile.timestamp_column,
         }
+        # Negative numbers reject an event file unless allowed per column: allow the ones explore found
+        # (refunds, corrections), visibly, for the user to review.
+        signed = {c: "allow" for c, col in profile.columns.items()
+                  if isinstance(col.min, (int, float)) and not isinstance(col.min, bool) and col.min < 0}
+        if signed:
+            events[name]["negative_values"] = signed
     if not events:
         raise DataValidationError(
             ", ".join(p.path for p in profiles.values()),

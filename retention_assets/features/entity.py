@@ -142,6 +142,29 @@ def check_binary_target(engine: Engine, relation: str, column: str, source_path:
         )
 
 
+def check_target_classes(engine: Engine, relation: str, column: str, source_path: str | Path,
+                         min_class_rows: int) -> dict[str, int]:
+    """Raise `DataValidationError` with the class counts when the target cannot train a model: every
+    value empty, a single class, or fewer than `min_class_rows` rows of either class. Returns the
+    counts ({"churned": n, "retained": n, "empty": n})."""
+    target = binary_target_sql(engine.dialect, f"r.{engine.dialect.ident(column)}")
+    churned, retained, empty = engine.rows(
+        f"SELECT count(*) FILTER (WHERE {target} = 1), count(*) FILTER (WHERE {target} = 0), "
+        f"count(*) FILTER (WHERE {target} IS NULL) FROM {relation} r")[0]
+    counts = {"churned": int(churned), "retained": int(retained), "empty": int(empty)}
+    shown = f"{counts['churned']:,} churned, {counts['retained']:,} retained, {counts['empty']:,} empty"
+    if not counts["churned"] and not counts["retained"]:
+        problem = f"every value of the target is empty ({counts['empty']:,} rows): there is nothing to learn from"
+    elif not counts["churned"] or not counts["retained"]:
+        problem = f"the target holds a single class ({shown}): a churn model needs churned and retained customers"
+    elif min(counts["churned"], counts["retained"]) < min_class_rows:
+        problem = (f"the target has too few rows of one class ({shown}; at least {min_class_rows} of each, "
+                   "label.min_class_rows)")
+    else:
+        return counts
+    raise DataValidationError(source_path, problem, column=column)
+
+
 # --------------------------------------------------------------------------------------------------
 # what happens to each column
 

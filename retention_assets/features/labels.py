@@ -44,6 +44,7 @@ class LabelDefinition:
     label_timestamp_column: str | None = None
     duplicate_policy: Literal["error", "keep_first", "keep_last"] = "error"
     order_by: str | None = None
+    min_class_rows: int = 10  # target_column: fewer rows of either class fail before training
 
     @property
     def horizon_hours(self) -> int:
@@ -183,11 +184,12 @@ def write_labels(engine: Engine, definition: LabelDefinition, *, entity: str, ac
                  snapshots: Sequence[datetime], as_of: datetime, target: str, source_path: str) -> TableInfo:
     """Validate the target column (when the label comes from one), then write the labels table."""
     if definition.kind == "target_column":
-        from retention_assets.features.entity import check_binary_target, deduplicated_sql
+        from retention_assets.features.entity import check_binary_target, check_target_classes, deduplicated_sql
 
         deduplicated = deduplicated_sql(engine.dialect, entity, definition.key, definition.duplicate_policy,
                                         definition.order_by)
         check_binary_target(engine, deduplicated, definition.target_column, source_path)
+        check_target_classes(engine, deduplicated, definition.target_column, source_path, definition.min_class_rows)
     return engine.write_table(target, labels_sql(engine, definition, entity=entity, activity=activity,
                                                  snapshots=snapshots, as_of=as_of))
 
@@ -216,6 +218,7 @@ def label_definition(settings, plan) -> LabelDefinition:
         label_timestamp_column=label.label_timestamp_column if target else None,
         duplicate_policy=entity.duplicate_keys,
         order_by=entity.order_by,
+        min_class_rows=label.min_class_rows,
     )
 
 

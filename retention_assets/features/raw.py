@@ -14,11 +14,13 @@ Repairs that are applied, documented and counted (never silent):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from retention_assets.core.columns import SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.base import NUMERIC_KINDS, Engine
+from retention_assets.features.coverage import KeyCoverage, KeyRule, check_key_coverage
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class SourceSpec:
     keep_other_columns: bool = False  # entity tables keep undeclared columns (typed by inference)
     exclude_columns: tuple[str, ...] = ()
     row_numbers: bool = False  # entity tables: keep each record's file position as SOURCE_ROW
+    negative_values: dict[str, str] = field(default_factory=dict)  # numeric column -> "allow" | "reject"
+    latest_allowed: datetime | None = None  # an explicit as-of: later events are quarantined
+    future_gap_days: int | None = None  # else: events this long after the 99.9th percentile are quarantined
+    reject_negative_by_default: bool = False  # event sources: negative numbers need an explicit "allow"
+    settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
 
 
 @dataclass
@@ -49,16 +56,74 @@ class RawTableReport:
     repairs: list[str] = field(default_factory=list)
     duplicate_key_rows: int = 0
     time_span: tuple[str, str] | None = None
+    key_coverage: KeyCoverage | None = None  # event sources: their keys against the entity table
+    negative_values: dict[str, int] = field(default_factory=dict)  # allowed negative numbers per column
+    quarantine: Quarantine | None = None  # events set aside for implausible timestamps
 
 
-def _kinds(engine: Engine, relation: str, spec: SourceSpec) -> dict[str, str]:
+@dataclass(frozen=True)
+class Quarantine:
+    """Event rows kept out of the raw table because their time lies after what the run may see."""
+
+    rows: int
+    after: str  # the bound (ISO timestamp)
+    reason: str
+    table: str  # where they are kept, with their file row numbers, for inspection
+    examples: list[str]  # a few of the timestamps
+
+
+_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?)",
+          b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook", b"\x1f\x8b": "a gzip archive"}
+
+
+def _sniff(spec: SourceSpec) -> None:
+    """Name an empty file, or a file whose content is not its declared format, before reading it."""
     if not spec.path.exists():
         raise DataValidationError(spec.path, "the file does not exist")
-    try:
-        return engine.column_kinds(relation)
-    except Exception as exc:  # noqa: BLE001 - any reader error means the same thing to the user
-        first_line = str(exc).strip().splitlines()[0]
-        raise DataValidationError(spec.path, f"cannot be read as {spec.file_format.upper()}: {first_line}") from None
+    with spec.path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise DataValidationError(spec.path, "the file is empty (0 bytes)")
+    found = next((what for magic, what in _MAGIC.items() if head.startswith(magic)), None)
+    if spec.file_format == "csv" and found:
+        hint = "set file_format: parquet (or name it .parquet)" if found == "a Parquet file" else \
+            "export it as CSV or Parquet"
+        raise DataValidationError(spec.path, f"is declared as CSV but is {found}: {hint}")
+    if spec.file_format == "parquet" and found != "a Parquet file":
+        raise DataValidationError(spec.path, f"is declared as Parquet but is {found or 'not a Parquet file'} "
+                                             f"(it starts with {head!r}): set file_format: csv if it is text")
+
+
+def first_invalid_utf8(path: Path, chunk: int = 1 << 20) -> tuple[int, int, bytes] | None:
+    """(line, byte offset, the bad bytes) of the first byte sequence that is not UTF-8, read in chunks."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                position = exc.start
+                return line + block[:position].count(b"\n"), offset + position, block[position:exc.end]
+            line += block.count(b"\n")
+            offset += len(block)
+    pending = decoder.getstate()[0]
+    if pending:  # the file ends inside a multi-byte sequence
+        return line, offset - len(pending), pending
+    return None
+
+
+def read_error(spec: SourceSpec, exc: BaseException) -> DataValidationError:
+    """What a reader error means for the user: a file that is not UTF-8 (with the line and byte of the
+    first bad bytes), or the reader's first line."""
+    if spec.file_format == "csv" and (bad := first_invalid_utf8(spec.path)):
+        line, offset, raw = bad
+        return DataValidationError(spec.path, f"is not UTF-8: line {line} (byte {offset:,}) holds {raw!r}; save "
+                                              "the file as UTF-8 (it may be Latin-1 or Windows-1252)")
+    first_line = str(exc).strip().splitlines()[0]
+    return DataValidationError(spec.path, f"cannot be read as {spec.file_format.upper()}: {first_line}")
 
 
 def _timestamp_expr(engine: Engine, column: str, kind: str, naive_tz: str) -> str:
@@ -114,12 +179,25 @@ def _present(engine: Engine, column: str) -> str:
     return f"{c} IS NOT NULL AND trim({d.as_string(c)}) <> ''"
 
 
-def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTableReport:
-    """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically)."""
+def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None = None
+                       ) -> RawTableReport:
+    """Validate `spec.path` and, only if it passes, write it typed to the table `target` (atomically).
+
+    With `key_rule` (event sources), the file's keys must also cover the entity table as the rule
+    says (`features.coverage`), checked before anything is written. Every problem of the file's
+    values is reported in one error; a file the engine cannot read raises one too."""
+    _sniff(spec)
+    try:
+        return _validate_and_write(engine, spec, target, key_rule)
+    except engine.read_errors as exc:
+        raise read_error(spec, exc) from None
+
+
+def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None) -> RawTableReport:
     d = engine.dialect
     q = d.ident
     relation = engine.file_relation(spec.path, spec.file_format)
-    kinds = _kinds(engine, relation, spec)
+    kinds = engine.column_kinds(relation)
     declared = [spec.entity_key, *spec.timestamp_columns, *spec.date_columns, *(spec.numeric_columns or ()),
                 *spec.string_columns]
     for column in dict.fromkeys(declared):
@@ -129,7 +207,8 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
             )
     n_rows = engine.scalar(f"SELECT count(*) FROM {relation}")
     if n_rows == 0:
-        raise DataValidationError(spec.path, "the file has no data rows")
+        raise DataValidationError(spec.path, "the file has no data rows" + (" (only a header)" if spec.file_format
+                                                                           == "csv" else ""))
 
     known = set(declared)
     others = [c for c in kinds if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
@@ -140,8 +219,10 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
     key = q(spec.entity_key)
     checks: list[tuple[str, str, str]] = [(f"{key} IS NULL", spec.entity_key, "the entity key is empty")]
     typed = [f"{d.as_string(key)} AS {key}"]
+    event_time = None
     for column in spec.timestamp_columns:
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
+        event_time = event_time or expr
         checks.append((f"{q(column)} IS NULL", column, "the timestamp is empty"))
         checks.append((f"{q(column)} IS NOT NULL AND ({expr}) IS NULL", column, "the timestamp cannot be parsed"))
         typed.append(f"{expr} AS {q(column)}")
@@ -149,19 +230,31 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
         checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the date cannot be parsed"))
         typed.append(f"CASE WHEN trim({d.as_string(q(column))}) = '' THEN NULL ELSE {expr} END AS {q(column)}")
+    allowed_negative = {}
     for column in numeric:
         expr = _numeric_expr(engine, column, kinds[column])
         checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the value is not a number"))
+        policy = spec.negative_values.get(column, "reject" if spec.reject_negative_by_default else "allow")
+        if policy == "reject":
+            allow_it = f"{spec.settings_prefix}.negative_values.{column}: allow"
+            problem = f"the value is negative (allowed only with {allow_it}, e.g. for refunds)"
+            checks.append((f"({expr}) < 0", column, problem))
+        elif column in spec.negative_values or spec.reject_negative_by_default:
+            allowed_negative[column] = f"count(*) FILTER (WHERE ({expr}) < 0)"
         typed.append(f"{expr} AS {q(column)}")
     for column in strings:
         if column != spec.entity_key:
             typed.append(f"NULLIF({d.as_string(q(column))}, '') AS {q(column)}")
 
     counts = engine.rows(f"SELECT {', '.join(f'count(*) FILTER (WHERE {c})' for c, _, _ in checks)} FROM {relation}")[0]
+    errors = []
     for (condition, column, problem), n_bad in zip(checks, counts):
         if n_bad:
             rows, values = _offending_rows(engine, relation, condition, column)
-            raise DataValidationError(spec.path, f"{problem} in {n_bad} row(s)", column=column, rows=rows, examples=values)
+            errors.append(DataValidationError(spec.path, f"{problem} in {n_bad} row(s)", column=column, rows=rows,
+                                              examples=values))
+    if errors:
+        raise DataValidationError.combined(errors)
 
     duplicate_rows = engine.scalar(
         f"SELECT count(*) - count(DISTINCT {d.as_string(key)}) FROM {relation}"
@@ -176,9 +269,18 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
             "keep_last to de-duplicate in bronze)", column=spec.entity_key, rows=rows, examples=values,
         )
 
+    coverage = check_key_coverage(engine, relation, spec.entity_key, spec.path, key_rule) if key_rule else None
+    negatives = {}
+    if allowed_negative:
+        found = engine.rows(f"SELECT {', '.join(allowed_negative.values())} FROM {relation}")[0]
+        negatives = {column: int(n) for column, n in zip(allowed_negative, found) if n}
+    quarantine, kept = None, ""
+    if event_time is not None and (spec.latest_allowed or spec.future_gap_days is not None):
+        quarantine, late = _quarantine(engine, spec, relation, typed, event_time, target)
+        kept = f" WHERE NOT ({late})" if quarantine else ""
     if spec.row_numbers:
         typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
-    info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}")
+    info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}{kept}")
     repairs = []
     for column in numeric:
         if kinds[column] == "string":
@@ -195,7 +297,38 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str) -> RawTabl
         lo, hi = engine.rows(f"SELECT min({ts}), max({ts}) FROM {engine.relation(target)}")[0]
         span = (lo.isoformat(), hi.isoformat())
     return RawTableReport(rows=n_rows, columns=info.columns, repairs=repairs, duplicate_key_rows=duplicate_rows,
-                          time_span=span)
+                          time_span=span, key_coverage=coverage, negative_values=negatives, quarantine=quarantine)
+
+
+def _quarantine(engine: Engine, spec: SourceSpec, relation: str, typed: list[str], event_time: str, target: str
+                ) -> tuple[Quarantine | None, str]:
+    """Set aside events after the run's horizon: after an explicit as-of, or (as-of 'auto') more than
+    `future_gap_days` after the 99.9th percentile of the source's times (typos such as 2099 or 3000,
+    which would otherwise become the as-of time). They go to `<target>__quarantine` with their file
+    rows; returns what was set aside and the SQL condition selecting them."""
+    d = engine.dialect
+    seconds = d.epoch_seconds(event_time)
+    if spec.latest_allowed is not None:
+        bound = spec.latest_allowed.timestamp()
+        reason = "after the explicit as-of time (timeline.as_of)"
+    else:
+        p999 = engine.scalar(f"SELECT {d.quantile(seconds, 0.999)} FROM {relation}")
+        bound = float(p999) + spec.future_gap_days * 86400
+        reason = (f"more than {spec.future_gap_days} days after 99.9% of the source's events "
+                  "(timeline.future_gap_days)")
+    late = f"{seconds} > {bound!r}"
+    table = f"{target}__quarantine"
+    rows = int(engine.scalar(f"SELECT count(*) FROM {relation} WHERE {late}"))
+    if not rows:
+        engine.drop(table)
+        return None, late
+    row = d.ident(SOURCE_ROW)  # numbered before filtering: the record's position in the file
+    engine.write_table(table, f"SELECT {row}, {', '.join(typed)} FROM (SELECT {d.file_row_number()} AS {row}, * "
+                              f"FROM {relation}) WHERE {late} ORDER BY {row}")
+    examples = [str(v) for (v,) in engine.rows(f"SELECT DISTINCT {event_time} AS t FROM {relation} WHERE {late} "
+                                                 "ORDER BY t DESC LIMIT 3")]
+    after = datetime.fromtimestamp(bound, tz=timezone.utc).isoformat()
+    return Quarantine(rows, after, reason, table, examples), late
 
 
 def source_specs(settings) -> dict[str, SourceSpec]:
@@ -231,8 +364,24 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             string_columns=tuple(dict.fromkeys([*(event.categorical_columns or ()), *(event.text_columns or ())])),
             naive_timezone=event.naive_timestamps_timezone,
             keep_other_columns=True,
+            negative_values=dict(event.negative_values),
+            reject_negative_by_default=True,
+            latest_allowed=settings.timeline.as_of if settings.timeline.as_of != "auto" else None,
+            future_gap_days=settings.timeline.future_gap_days,
+            settings_prefix=f"events.{name}",
         )
     return specs
+
+
+def key_rules(settings, entity_table: str, engine: Engine) -> dict[str, KeyRule]:
+    """Per event source, what its keys must reach against the stored entity table `entity_table`."""
+    entity = settings.entity
+    return {
+        name: KeyRule(entity=engine.relation(entity_table), entity_key=entity.entity_key,
+                      entity_path=str(settings.resolve(entity.path)), min_matched_events=event.min_matched_events,
+                      min_entities_with_events=event.min_entities_with_events, settings_prefix=f"events.{name}")
+        for name, event in settings.events.items()
+    }
 
 
 def latest_timestamp(engine: Engine, table: str, column: str):

@@ -139,3 +139,94 @@ def test_explicit_target_column_labels_train_a_model(small_sample, make_settings
     gold = table(settings, "gold_features")
     assert "churned_flag" not in gold and "days_since_churned_on" not in gold
     assert set(gold.loc[gold["row_role"] == "train", "churned"].dropna().unique()) == {0, 1}
+
+
+def test_event_keys_that_match_no_customer_never_train_a_model(small_sample, make_settings, tmp_path):
+    """Zero matches, and matches only after an undocumented type change ('00001' against 1), stop at raw
+    with the counts and the cause; the previous run's tables, model and scores stay as they were."""
+    from retention_assets.model.tracking import champion_version
+
+    paths = copy_sample(small_sample, tmp_path / "data")
+    settings = make_settings(paths=paths)
+    assert run_refresh(settings).success
+    tracking = build_profile_for(settings).tracking()
+    champion = champion_version(tracking)
+    good_scores = table(settings, "churn_scores")
+    tables = settings.data_path / "tables"
+    before = {p.name: p.read_bytes() for p in tables.glob("*.parquet")}
+
+    customers = pd.read_csv(paths.customers, dtype=str)
+    numbered = customers.assign(customer_id=[str(i + 1) for i in range(len(customers))])
+    numbered.to_csv(paths.customers, index=False)  # integer ids ...
+    tx = pd.read_parquet(small_sample.transactions)
+    ids = dict(zip(customers["customer_id"], numbered["customer_id"]))
+    for name, keys in {"zero matches": tx["customer_id"].map(lambda k: f"X{k}"),
+                       "leading zeros": tx["customer_id"].map(lambda k: ids[k].zfill(5))}.items():
+        tx.assign(customer_id=keys).to_parquet(paths.transactions)  # ... and event ids that are not them
+        result = run_refresh(settings)
+
+        assert not result.success, name
+        message = step_failures(result)["raw_transactions"]
+        assert str(paths.transactions) in message and "'customer_id'" in message, name
+        assert f"only 0 of {len(tx):,} events (0.0%)" in message, name
+        assert ("leading zeros" in message) == (name == "leading zeros"), message
+        keys = materialized_keys(result)
+        assert "churn_model" not in keys and "gold_features" not in keys and "raw_transactions" not in keys, name
+        assert champion_version(tracking) == champion
+    assert (tables / "raw_transactions.parquet").read_bytes() == before["raw_transactions.parquet"]
+    pd.testing.assert_frame_equal(table(settings, "churn_scores"), good_scores)
+
+
+def build_profile_for(settings):
+    from retention_assets.profiles import build_profile
+
+    return build_profile(settings.data_path)
+
+
+def test_an_unusable_target_column_stops_before_training_with_its_class_counts(small_sample, make_settings, tmp_path):
+    customers = pd.read_csv(small_sample.customers, dtype=str)
+    n = len(customers)
+    cases = {
+        "all empty": ([""] * n, f"every value of the target is empty ({n:,} rows)"),
+        "one class": (["no"] * n, f"the target holds a single class (0 churned, {n:,} retained, 0 empty)"),
+        "too few churned": (["yes"] * 3 + ["no"] * (n - 3),
+                            (f"the target has too few rows of one class (3 churned, {n - 3:,} retained, 0 empty; "
+                             "at least 10 of each, label.min_class_rows)")),
+    }
+    for name, (values, expected) in cases.items():
+        paths = copy_sample(small_sample, tmp_path / name, customers=customers.assign(churned_flag=values))
+        settings = make_settings(paths=paths, directory=tmp_path / f"{name}_run",
+                                 label={"kind": "target_column", "target_column": "churned_flag",
+                                        "activity_sources": None})
+        result = run_refresh(settings)
+
+        assert not result.success, name
+        message = step_failures(result)["churn_labels"]
+        assert message.startswith(f"{paths.customers}, column 'churned_flag': {expected}"), message
+        assert "Traceback" not in message
+        assert "churn_model" not in materialized_keys(result), name
+
+
+def test_far_future_event_times_are_quarantined_and_never_become_the_as_of(small_sample, make_settings, tmp_path):
+    tx = pd.read_parquet(small_sample.transactions)
+    clean = make_settings(paths=copy_sample(small_sample, tmp_path / "clean"), directory=tmp_path / "clean_run")
+    clean_result = run_refresh(clean)
+    assert clean_result.success
+    typos = tx.iloc[[0, 1]].assign(event_ts=[pd.Timestamp("2099-01-01", tz="UTC"), pd.Timestamp("2999-12-31", tz="UTC")])
+    paths = copy_sample(small_sample, tmp_path / "data", transactions=pd.concat([tx, typos], ignore_index=True))
+    settings = make_settings(paths=paths)
+
+    result = run_refresh(settings)
+
+    assert result.success, step_failures(result)
+    timeline = result.output_for_node("analysis_timeline")
+    # the as-of of the same data without the typos
+    assert timeline["as_of"] == clean_result.output_for_node("analysis_timeline")["as_of"]
+    raw = next(e.event_specific_data.materialization for e in result.all_events
+               if e.event_type_value == "ASSET_MATERIALIZATION"
+               and e.event_specific_data.materialization.asset_key.to_user_string() == "raw_transactions")
+    assert raw.metadata["quarantined_events"].value == 2
+    assert len(table(settings, "raw_transactions")) == len(tx)
+    pd.testing.assert_frame_equal(table(settings, "churn_scores").drop(columns="model_version"),
+                                  table(clean, "churn_scores").drop(columns="model_version"))
+

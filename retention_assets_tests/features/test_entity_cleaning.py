@@ -437,3 +437,20 @@ def test_sql_cleaning_equals_the_pandas_cleaning(shared_engine, raw, request):
         passthrough=request["passthrough"])
     pd.testing.assert_frame_equal(read(shared_engine), expected, check_dtype=False)
     assert report.to_dict() == expected_report.to_dict()
+
+
+@pytest.mark.parametrize("values, problem", [
+    ([None, " ", None], "every value of the target is empty (3 rows)"),
+    (["yes", "1", None], "the target holds a single class (2 churned, 0 retained, 1 empty)"),
+    (["yes", "no", "no", "no"],
+     "the target has too few rows of one class (1 churned, 3 retained, 0 empty; at least 2 of each"),
+])
+def test_a_target_that_cannot_train_a_model_is_named_with_its_class_counts(engine, values, problem):
+    from retention_assets.features.entity import check_target_classes
+
+    relation = write_raw(engine, pd.DataFrame({"cid": [str(i) for i in range(len(values))], "t": values}))
+    with pytest.raises(DataValidationError) as caught:
+        check_target_classes(engine, relation, "t", "f.csv", min_class_rows=2)
+    assert str(caught.value).startswith(f"f.csv, column 't': {problem}")
+    counts = check_target_classes(engine, relation, "t", "f.csv", min_class_rows=1) if "too few" in problem else None
+    assert counts in (None, {"churned": 1, "retained": 3, "empty": 0})

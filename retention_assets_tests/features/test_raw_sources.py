@@ -143,3 +143,108 @@ def test_parquet_timestamps_keep_their_instant_and_naive_ones_get_the_configured
     assert report.repairs == []  # already tz-aware: nothing to repair
     got_naive, _ = validate(events_spec(tmp_path / "naive.parquet", name="n", **spec), tmp_path)
     assert got_naive["ts"].item() == pd.Timestamp("2026-03-01T15:00:00Z")
+
+
+def test_a_zero_byte_file_is_named_empty_and_a_header_only_file_has_no_data_rows(tmp_path):
+    with pytest.raises(DataValidationError, match=r"tx.csv: the file is empty \(0 bytes\)$"):
+        validate(events_spec(write(tmp_path, "tx.csv", "")), tmp_path)
+    with pytest.raises(DataValidationError, match=r"the file has no data rows \(only a header\)$"):
+        validate(events_spec(write(tmp_path, "tx.csv", "cid,ts,amount,kind\n")), tmp_path)
+
+
+@pytest.mark.parametrize("content, found", [
+    (b"PAR1\x15\x04", "is declared as CSV but is a Parquet file: set file_format: parquet"),
+    (b"PK\x03\x04\x14\x00", "is declared as CSV but is a ZIP archive (an Excel .xlsx workbook?)"),
+])
+def test_a_binary_file_under_a_csv_name_is_named_for_what_it_is(tmp_path, content, found):
+    path = tmp_path / "tx.csv"
+    path.write_bytes(content + b"\x00" * 32)
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    assert str(err.value) == f"{path}: {found}" or str(err.value).startswith(f"{path}: {found}")
+
+
+def test_a_real_parquet_file_named_csv_is_recognised(tmp_path):
+    path = tmp_path / "tx.csv"
+    pd.DataFrame({"cid": ["a"], "ts": ["2026-01-01"], "amount": [1.0], "kind": ["x"]}).to_parquet(path)
+    with pytest.raises(DataValidationError, match="is a Parquet file: set file_format: parquet"):
+        validate(events_spec(path), tmp_path)
+
+
+@pytest.mark.parametrize("after", [[], ["y,2026-01-02T00:00:00Z,2,ok"]], ids=["at_the_end", "mid_file"])
+def test_a_latin1_file_is_named_not_utf8_with_the_line_and_byte(tmp_path, after):
+    lines = ["cid,ts,amount,kind"] + [f"c{i},2026-01-01T00:00:00Z,1,ok" for i in range(3000)] + \
+        ["z,2026-01-01T00:00:00Z,1,caf\xe9"]
+    path = tmp_path / "tx.csv"
+    path.write_bytes("\n".join(lines + after).encode("latin-1"))
+    offset = len("\n".join(lines[:-1]).encode()) + len("\nz,2026-01-01T00:00:00Z,1,caf")
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    assert str(err.value) == (f"{path}: is not UTF-8: line 3002 (byte {offset:,}) holds b'\\xe9'; save the file "
+                              "as UTF-8 (it may be Latin-1 or Windows-1252)")
+
+
+def test_a_utf8_file_with_a_bom_and_crlf_lines_reads_like_the_plain_file(tmp_path):
+    text = "cid,ts,amount,kind\na,2026-01-01T00:00:00Z,1.5,x\nb,2026-01-02T00:00:00Z,2,y\n"
+    plain, _ = validate(events_spec(write(tmp_path, "plain.csv", text)), tmp_path / "p")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    with_bom, _ = validate(events_spec(bom), tmp_path / "b")
+    pd.testing.assert_frame_equal(with_bom, plain)
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,1,x\nb,yesterday,2,x\n,2026-01-02,abc,x\n"
+                                     "d,tomorrow,4,x\n")
+    with pytest.raises(DataValidationError) as err:
+        validate(events_spec(path), tmp_path)
+    assert str(err.value) == (
+        f"{path}: 3 problems: column 'cid': the entity key is empty in 1 row(s) (rows 3; values None); "
+        "column 'ts': the timestamp cannot be parsed in 2 row(s) (rows 2, 4; values 'yesterday', 'tomorrow'); "
+        "column 'amount': the value is not a number in 1 row(s) (rows 3; values 'abc')")
+
+
+def test_negative_values_reject_an_event_file_unless_the_column_allows_them(tmp_path):
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01,10,x\nb,2026-01-02,-1000000,x\n"
+                                     "c,2026-01-03,-5.5,x\n")
+    strict = events_spec(path, reject_negative_by_default=True, settings_prefix="events.tx")
+    with pytest.raises(DataValidationError) as err:
+        validate(strict, tmp_path)
+    assert str(err.value) == (f"{path}, column 'amount': the value is negative (allowed only with "
+                              "events.tx.negative_values.amount: allow, e.g. for refunds) in 2 row(s) "
+                              "(rows 2, 3; values '-1000000', '-5.5')")
+    allowed = events_spec(path, reject_negative_by_default=True, negative_values={"amount": "allow"})
+    table, report = validate(allowed, tmp_path)
+    assert table["amount"].tolist() == [10.0, -1000000.0, -5.5]
+    assert report.negative_values == {"amount": 2}
+
+
+def test_implausibly_late_events_are_quarantined_with_their_file_rows_not_used(tmp_path):
+    body = "".join(f"c{i},2026-01-{1 + i % 28:02d}T00:00:00Z,1,x\n" for i in range(2000))
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\n" + body + "late,2099-01-01T00:00:00Z,1,x\n"
+                                     "later,3000-06-01T00:00:00Z,2,x\n")
+    with DuckDBEngine(tmp_path / "out") as engine:
+        report = validate_and_write(engine, events_spec(path, future_gap_days=30), "tx")
+        kept = engine.frame(f"SELECT * FROM {engine.relation('tx')}")
+        held = engine.frame(f"SELECT * FROM {engine.relation('tx__quarantine')} ORDER BY __source_row")
+    assert len(kept) == 2000 and kept["ts"].max() == pd.Timestamp("2026-01-28", tz="UTC")
+    assert report.quarantine.rows == 2 and held["cid"].tolist() == ["late", "later"]
+    assert held["__source_row"].tolist() == [2001, 2002]
+    assert report.quarantine.after.startswith("2026-02-2")  # 30 days after the 99.9th percentile
+    assert "3000-06-01" in report.quarantine.examples[0]
+    assert report.time_span[1].startswith("2026-01-28")
+
+
+def test_events_after_an_explicit_as_of_are_quarantined_and_a_clean_file_keeps_everything(tmp_path):
+    from datetime import datetime, timezone
+
+    path = write(tmp_path, "tx.csv", "cid,ts,amount,kind\na,2026-01-01T00:00:00Z,1,x\nb,2026-03-01T00:00:00Z,1,x\n")
+    as_of = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    with DuckDBEngine(tmp_path / "out") as engine:
+        report = validate_and_write(engine, events_spec(path, latest_allowed=as_of), "tx")
+        assert engine.scalar(f"SELECT count(*) FROM {engine.relation('tx')}") == 1
+        assert report.quarantine.rows == 1 and report.quarantine.after == "2026-02-01T00:00:00+00:00"
+        assert "explicit as-of" in report.quarantine.reason
+        clean = validate_and_write(engine, events_spec(path, future_gap_days=30), "tx")
+        assert clean.quarantine is None and not engine.exists("tx__quarantine")
+        assert engine.scalar(f"SELECT count(*) FROM {engine.relation('tx')}") == 2
