@@ -194,9 +194,7 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
         try:
             read_path, narrowed = _narrowed_csv(spec, Path(scratch))
             return _validate_and_write(engine, spec, target, key_rule, read_path, narrowed)
-        except engine.read_errors as exc:
-            raise read_error(spec, exc) from None
-        except UnicodeDecodeError as exc:
+        except (*engine.read_errors, UnicodeDecodeError) as exc:  # a file the reader cannot read as declared
             raise read_error(spec, exc) from None
 
 
