@@ -95,6 +95,11 @@ class EntitySettings(SourceSettings):
         description="When the customer started; customers who start after a cutoff are not in its training rows.",
     )
     exclude_columns: list[str] = Field(default_factory=list)
+    max_undeclared_columns: int = Field(
+        default=1000, ge=0,
+        description="A file with more undeclared columns than this is read by its declared columns only (a very "
+        "wide export would otherwise cost time and memory for columns nobody named); the others are reported.",
+    )
     duplicate_keys: Literal["error", "keep_first", "keep_last"] = Field(
         default="error",
         description="error: raw stops on duplicate keys. keep_first/keep_last: bronze keeps one row per key "

@@ -45,6 +45,7 @@ class SourceSpec:
     future_gap_days: int | None = None  # else: events this long after the 99.9th percentile are quarantined
     reject_negative_by_default: bool = False  # event sources: negative numbers need an explicit "allow"
     settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
+    max_other_columns: int | None = None  # beyond this many undeclared columns, only declared ones are read
 
 
 @dataclass
@@ -186,17 +187,68 @@ def validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: 
     With `key_rule` (event sources), the file's keys must also cover the entity table as the rule
     says (`features.coverage`), checked before anything is written. Every problem of the file's
     values is reported in one error; a file the engine cannot read raises one too."""
+    import tempfile
+
     _sniff(spec)
-    try:
-        return _validate_and_write(engine, spec, target, key_rule)
-    except engine.read_errors as exc:
-        raise read_error(spec, exc) from None
+    with tempfile.TemporaryDirectory(prefix="retention_narrow_") as scratch:
+        try:
+            read_path, narrowed = _narrowed_csv(spec, Path(scratch))
+            return _validate_and_write(engine, spec, target, key_rule, read_path, narrowed)
+        except (*engine.read_errors, UnicodeDecodeError) as exc:  # a file the reader cannot read as declared
+            raise read_error(spec, exc) from None
 
 
-def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None) -> RawTableReport:
+def _declared(spec: SourceSpec) -> list[str]:
+    return list(dict.fromkeys([spec.entity_key, *spec.timestamp_columns, *spec.date_columns,
+                               *(spec.numeric_columns or ()), *spec.string_columns]))
+
+
+def _narrowed_csv(spec: SourceSpec, scratch: Path) -> tuple[Path | None, int]:
+    """A very wide CSV (more undeclared columns than `max_other_columns`) copied with its declared columns
+    only, streamed in Python (bounded memory; an SQL engine's CSV reader parses every column of every
+    row on each scan: 17 s a scan, and out of memory, for 20,004 columns x 1,000 rows). Returns the copy
+    and how many columns were left out, or (None, 0) for a file read as it is. Records keep their order,
+    so file row numbers stay the file's."""
+    import csv
+
+    if spec.file_format != "csv" or not spec.keep_other_columns or spec.max_other_columns is None:
+        return None, 0
+    with spec.path.open(newline="", encoding="utf-8-sig") as handle:
+        sample = handle.read(1 << 16)
+        try:
+            dialect = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel
+        handle.seek(0)
+        reader = csv.reader(handle, dialect)
+        header = next(reader, [])
+        declared = set(_declared(spec))
+        others = [c for c in header if c not in declared and c not in spec.exclude_columns]
+        if len(others) <= spec.max_other_columns:
+            return None, 0
+        keep = [i for i, c in enumerate(header) if c in declared]
+        target = scratch / spec.path.name
+        ragged, n_ragged = [], 0
+        with target.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow([header[i] for i in keep])
+            for number, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    n_ragged += 1
+                    ragged += [number] if len(ragged) < 5 else []
+                    continue
+                writer.writerow([row[i] for i in keep])
+    if n_ragged:
+        raise DataValidationError(spec.path, f"{n_ragged} row(s) do not have the header's {len(header):,} fields",
+                                  rows=ragged)
+    return target, len(others)
+
+
+def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule: KeyRule | None,
+                        read_path: Path | None = None, narrowed: int = 0) -> RawTableReport:
     d = engine.dialect
     q = d.ident
-    relation = engine.file_relation(spec.path, spec.file_format)
+    relation = engine.file_relation(read_path or spec.path, spec.file_format)
     kinds = engine.column_kinds(relation)
     declared = [spec.entity_key, *spec.timestamp_columns, *spec.date_columns, *(spec.numeric_columns or ()),
                 *spec.string_columns]
@@ -212,6 +264,9 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
 
     known = set(declared)
     others = [c for c in kinds if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
+    skipped = narrowed
+    if spec.max_other_columns is not None and len(others) > spec.max_other_columns:
+        skipped, others = len(others), []  # a wide Parquet file: its declared columns only (read column by column)
     inferred = _infer_numeric(engine, relation, kinds, others)
     numeric = [*(spec.numeric_columns or ()), *inferred]
     strings = [*spec.string_columns, *(c for c in others if c not in inferred)]
@@ -282,6 +337,10 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
         typed.append(f"{d.file_row_number()} AS {q(SOURCE_ROW)}")
     info = engine.write_table(target, f"SELECT {', '.join(typed)} FROM {relation}{kept}")
     repairs = []
+    if skipped:
+        repairs.append(f"{skipped:,} undeclared columns not read: more than {spec.settings_prefix}."
+                       f"max_undeclared_columns ({spec.max_other_columns:,}); name the ones the model should use "
+                       f"in {spec.settings_prefix}.numeric_columns or categorical_columns")
     for column in numeric:
         if kinds[column] == "string":
             repairs.append(f"{column}: numbers written as text read as DOUBLE")
@@ -351,6 +410,8 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             keep_other_columns=True,
             exclude_columns=tuple(entity.exclude_columns),
             row_numbers=True,
+            settings_prefix="entity",
+            max_other_columns=entity.max_undeclared_columns,
         )
     }
     for name, event in settings.events.items():

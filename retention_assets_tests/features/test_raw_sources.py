@@ -248,3 +248,25 @@ def test_events_after_an_explicit_as_of_are_quarantined_and_a_clean_file_keeps_e
         clean = validate_and_write(engine, events_spec(path, future_gap_days=30), "tx")
         assert clean.quarantine is None and not engine.exists("tx__quarantine")
         assert engine.scalar(f"SELECT count(*) FROM {engine.relation('tx')}") == 2
+
+
+def test_a_very_wide_file_is_read_by_its_declared_columns_only(tmp_path):
+    others = [f"x{j}" for j in range(300)]
+    lines = [",".join(["cid", "plan", *others])] + [",".join([f"c{i}", "basic", *map(str, range(300))])
+                                                    for i in range(50)]
+    path = write(tmp_path, "customers.csv", "\n".join(lines) + "\n")
+    spec = entity_spec(path, string_columns=("plan",), max_other_columns=100, settings_prefix="entity")
+    table, report = validate(spec, tmp_path)
+    assert list(table.columns) == ["cid", "plan"] and len(table) == 50
+    assert report.repairs[0].startswith("300 undeclared columns not read: more than entity.max_undeclared_columns (100)")
+    narrow_enough, _ = validate(entity_spec(path, string_columns=("plan",), max_other_columns=300), tmp_path / "all")
+    assert sorted(narrow_enough.columns) == sorted(["cid", "plan", *others])
+
+
+def test_a_ragged_row_of_a_wide_file_is_named(tmp_path):
+    lines = ["cid,plan," + ",".join(f"x{j}" for j in range(20)), "a,basic," + ",".join("1" * 20),
+             "b,basic,1,2", "c,pro," + ",".join("1" * 20)]
+    path = write(tmp_path, "customers.csv", "\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"customers.csv: 1 row\(s\) do not have the header's 22 fields "
+                                                  r"\(rows 2\)"):
+        validate(entity_spec(path, string_columns=("plan",), max_other_columns=5), tmp_path)
