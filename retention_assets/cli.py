@@ -84,6 +84,7 @@ def _select(settings_path: str | None, profile: str | None):
 
 def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
     from retention_assets.automation import FULL_JOB
+    from retention_assets.core.run_lock import data_dir_lock
     from retention_assets.definitions import build_definitions
     from retention_assets.profiles import profile_name
 
@@ -91,12 +92,18 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
     if profile_name() == "production":
         services(None, None)
     defs = build_definitions(settings)
-    print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...", flush=True)
-    result = defs.resolve_job_def(FULL_JOB).execute_in_process(
-        instance=_instance(), raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
-    _record_outcome(settings, result)
+
+    def waiting(holder: str) -> None:
+        print(f"Another run (pid {holder}) is using {settings.data_path}; waiting for it to finish ...", flush=True)
+
+    with data_dir_lock(settings.data_path, on_wait=waiting):
+        print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...",
+              flush=True)
+        result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+            instance=_instance(), raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+        _record_outcome(settings, result)
     if not result.success:
         print("The run failed:", file=sys.stderr)
         for message in _failure_messages(result) or ["see the Dagster logs above"]:
