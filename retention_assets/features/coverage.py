@@ -63,13 +63,17 @@ def _normalisations(dialect) -> dict[str, str]:
     }
 
 
+def _keys(dialect, normalise: str, event_key: str, entity_key: str) -> tuple[str, str]:
+    """The event key (alias e) and the entity key (alias c) as text, after `normalise`."""
+    q = dialect.ident
+    return (normalise.format(k=dialect.as_string(f"e.{q(event_key)}")),
+            normalise.format(k=dialect.as_string(f"c.{q(entity_key)}")))
+
+
 def key_coverage(engine: Engine, events: str, event_key: str, entity: str, entity_key: str,
                  normalise: str = "{k}") -> KeyCoverage:
     """Counts of matched events and covered customers, keys compared as text after `normalise`."""
-    d = engine.dialect
-    q = d.ident
-    event_k = normalise.format(k=d.as_string(f"e.{q(event_key)}"))
-    entity_k = normalise.format(k=d.as_string(f"c.{q(entity_key)}"))
+    event_k, entity_k = _keys(engine.dialect, normalise, event_key, entity_key)
     row = engine.rows(
         f"WITH ek AS (SELECT {event_k} AS k, count(*) AS n FROM {events} e GROUP BY 1), "
         f"ck AS (SELECT DISTINCT {entity_k} AS k FROM {entity} c) "
@@ -86,7 +90,7 @@ def likely_causes(engine: Engine, events: str, event_key: str, entity: str, enti
     """The normalisations under which clearly more events would match (each one only if it matches
     clearly more than the simpler ones before it), each with an example pair."""
     d = engine.dialect
-    q = d.ident
+    raw_event, raw_entity = _keys(d, "{k}", event_key, entity_key)
     causes = []
     best = coverage.matched_share
     for cause, template in _normalisations(d).items():
@@ -94,12 +98,9 @@ def likely_causes(engine: Engine, events: str, event_key: str, entity: str, enti
         if fixed.matched_share < best + 0.1:
             continue
         best = fixed.matched_share
-        event_k = template.format(k=d.as_string(f"e.{q(event_key)}"))
-        entity_k = template.format(k=d.as_string(f"c.{q(entity_key)}"))
-        example = engine.rows(
-            f"SELECT {d.as_string(f'e.{q(event_key)}')}, {d.as_string(f'c.{q(entity_key)}')} FROM {events} e "
-            f"JOIN {entity} c ON {event_k} = {entity_k} "
-            f"WHERE {d.as_string(f'e.{q(event_key)}')} <> {d.as_string(f'c.{q(entity_key)}')} LIMIT 1")
+        event_k, entity_k = _keys(d, template, event_key, entity_key)
+        example = engine.rows(f"SELECT {raw_event}, {raw_entity} FROM {events} e JOIN {entity} c "
+                              f"ON {event_k} = {entity_k} WHERE {raw_event} <> {raw_entity} LIMIT 1")
         pair = f" (e.g. {example[0][0]!r} here, {example[0][1]!r} in the entity table)" if example else ""
         causes.append(f"the keys differ by {cause}: {fixed.matched_share:.1%} of the events would match{pair}")
     return causes
