@@ -226,6 +226,10 @@ def _narrowed_csv(spec: SourceSpec, scratch: Path) -> tuple[Path | None, int]:
         others = [c for c in header if c not in declared and c not in spec.exclude_columns]
         if len(others) <= spec.max_other_columns:
             return None, 0
+        missing = next((c for c in _declared(spec) if c not in header), None)
+        if missing is not None:  # named here: the narrow copy would not show what the file does have
+            raise DataValidationError(spec.path, f"the column is missing (the file has {len(header):,} columns: "
+                                                 f"{', '.join(header[:10])}, ...)", column=missing)
         keep = [i for i, c in enumerate(header) if c in declared]
         target = scratch / spec.path.name
         ragged, n_ragged = [], 0
@@ -250,17 +254,16 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
     q = d.ident
     relation = engine.file_relation(read_path or spec.path, spec.file_format)
     kinds = engine.column_kinds(relation)
-    declared = [spec.entity_key, *spec.timestamp_columns, *spec.date_columns, *(spec.numeric_columns or ()),
-                *spec.string_columns]
-    for column in dict.fromkeys(declared):
+    declared = _declared(spec)
+    for column in declared:
         if column not in kinds:
             raise DataValidationError(
                 spec.path, f"the column is missing (the file has {', '.join(kinds)})", column=column
             )
     n_rows = engine.scalar(f"SELECT count(*) FROM {relation}")
     if n_rows == 0:
-        raise DataValidationError(spec.path, "the file has no data rows" + (" (only a header)" if spec.file_format
-                                                                           == "csv" else ""))
+        only_header = " (only a header)" if spec.file_format == "csv" else ""
+        raise DataValidationError(spec.path, f"the file has no data rows{only_header}")
 
     known = set(declared)
     others = [c for c in kinds if c not in known and c not in spec.exclude_columns] if spec.keep_other_columns else []
