@@ -21,7 +21,18 @@ import dagster as dg
 
 from retention_assets.assets.model import TRIGGER_TAG
 from retention_assets.assets.raw import SOURCE_FINGERPRINT
-from retention_assets.core.names import CAMPAIGN, CHAMPION, DRIFT, MODEL, ONLINE, PERFORMANCE, SCORES, TIMELINE, TRAINING_SET
+from retention_assets.core.names import (
+    CAMPAIGN,
+    CHAMPION,
+    DRIFT,
+    MODEL,
+    ONLINE,
+    PERFORMANCE,
+    RELEASE,
+    SCORES,
+    TIMELINE,
+    TRAINING_SET,
+)
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings
 
@@ -80,10 +91,11 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
         description="Re-read every source and rebuild bronze, silver, gold, the feature store, the champion's "
                     "scores and campaign, and the monitoring assets. No training: retraining is its own job.")
     retrain = dg.define_asset_job(
-        RETRAIN_JOB, selection=dg.AssetSelection.assets(*TRAINING, ONLINE, SCORES, CAMPAIGN, DRIFT),
+        RETRAIN_JOB, selection=dg.AssetSelection.assets(*TRAINING, ONLINE, SCORES, CAMPAIGN, DRIFT, RELEASE),
         tags={RETRAIN_TAG: "1"},
         description="A new training set from the feature store, a challenger, the champion gate, and the online "
-                    "features, scores, campaign and drift of whichever model is champion afterwards.")
+                    "features, scores, campaign and drift of whichever model is champion afterwards, published "
+                    "together.")
     schedules = [
         dg.ScheduleDefinition(
             name="daily_refresh_schedule", job=refresh, cron_schedule=DAILY_REFRESH_CRON, execution_timezone="UTC",

@@ -88,12 +88,14 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                     description="Feast's own get_historical_features, asked for a seeded sample of the training rows, "
                                 "returns exactly the training set's values and types: the as-of join on the engine "
                                 "neither dropped, shifted nor retyped a feature.")
-    def matches_feast(compute: EngineResource, feast: FeatureStoreResource) -> dg.AssetCheckResult:
+    def matches_feast(context: dg.AssetCheckExecutionContext, compute: EngineResource,
+                      feast: FeatureStoreResource) -> dg.AssetCheckResult:
+        from retention_assets.core.columns import FEATURE_TIMESTAMP
         from retention_assets.feature_store.training_set import verify_against_feast
 
         with compute.engine() as engine:
-            report = verify_against_feast(feast.config(), engine, TRAINING_SET, key,
-                                          rows=model_settings.feast_verify_rows)
+            staged, _ = feast.stage(context.run.run_id, engine, PUBLISHED, key, FEATURE_TIMESTAMP)
+            report = verify_against_feast(staged, engine, TRAINING_SET, key, rows=model_settings.feast_verify_rows)
         return dg.AssetCheckResult(passed=report.passed, description=report.describe(), metadata={
             "rows_checked": dg.MetadataValue.int(report.rows_checked),
             "training_rows": dg.MetadataValue.int(report.total_rows),

@@ -104,6 +104,8 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
         _record_outcome(settings, result)
+        if not result.success:  # what the failed run staged goes now, not at the next run's start
+            _recover(settings)
     if not result.success:
         print("The run failed:", file=sys.stderr)
         for message in _failure_messages(result) or ["see the Dagster logs above"]:
@@ -111,6 +113,19 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
         return 1
     _print_summary(settings, settings_path)
     return 0
+
+
+def _recover(settings) -> None:
+    from retention_assets.definitions import build_resources
+    from retention_assets.profiles import build_profile
+
+    try:
+        done = build_resources(settings, build_profile(settings.data_path))["compute"].guard.recover(None)
+    except Exception as exc:  # noqa: BLE001 - the next run recovers; the run's own failure is the news
+        print(f"(cleaning up after the failed run did not finish: {exc}; the next run will)", file=sys.stderr)
+        return
+    if done.changed:
+        print(f"Nothing was published; cleaned up: {done.describe()}.", file=sys.stderr)
 
 
 def _record_outcome(settings, result) -> None:
@@ -135,17 +150,20 @@ def _print_summary(settings, settings_path: str | None) -> None:
     from retention_assets.definitions import build_resources
     from retention_assets.model.scoring import campaign_summary, score_summary
     from retention_assets.profiles import build_profile
+    from retention_assets.publication.generations import require_release
 
     services = build_profile(settings.data_path)
     tables = settings.data_path / "tables"
+    release = require_release(settings.data_path)
     model = joblib.load(tables / "churn_model.joblib")
     with build_resources(settings, services)["compute"].engine() as engine:
         scores = score_summary(engine, SCORES)
         contacts, value = campaign_summary(engine, CAMPAIGN)
-        scores_at, campaign_at = engine.location(SCORES), engine.location(CAMPAIGN)
+        scores_at, campaign_at = release.tables[SCORES], release.tables[CAMPAIGN]
         first_ids = [str(i) for i in scores.top_customers[:2]]
     m = model.metrics
-    print("\nDone. Outputs:")
+    print(f"\nDone. Published generation {release.generation} (model version {release.model_version}"
+          f"{', promoted' if release.promoted else ''}). Outputs:")
     print(f"  tables and model : {tables}")
     print(f"  scores           : {scores_at} ({scores.rows} customers, as of {model.trained_as_of})")
     print(f"\nModel: {model.model_name}, validated {model.validation.replace('_', ' ')} "
@@ -160,7 +178,8 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"  campaign: {contacts} customers to contact, expected net value ${value:,.0f} ({campaign_at})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
     print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri {services.mlflow_tracking_uri}")
-    print(f"  Feast repository ({services.name} profile): feast -c {services.feast_repo_path} feature-views list")
+    print(f"  Feast repository ({services.name} profile, project {release.feast['project']}): "
+          f"feast -c {release.feast['repo_path']} feature-views list")
     print("  online scores: retention score " + " ".join(first_ids))
     select = f"RETENTION_SETTINGS={Path(settings_path).resolve()} " if settings_path else ""
     home = "DAGSTER_HOME=$PWD"
@@ -216,8 +235,8 @@ def services(settings_path: str | None, profile: str | None) -> int:
     settings = _select(settings_path, profile)
     chosen = build_profile(settings.data_path)
     if chosen.name != "production":
-        print(f"profile {chosen.name}: MLflow {chosen.mlflow_tracking_uri}, Feast registry {chosen.feast_registry}, "
-              f"online store {chosen.feast_online_store} (embedded, nothing to create)")
+        print(f"profile {chosen.name}: MLflow {chosen.mlflow_tracking_uri}; Feast registry and SQLite online store "
+              f"in each generation under {settings.data_path / 'generations'} (embedded, nothing to create)")
         return 0
     for name, endpoint in ensure_production_services(chosen).items():
         print(f"  {name:15}: {endpoint}")

@@ -18,12 +18,14 @@ from retention_assets.assets.gold import build_gold_assets
 from retention_assets.assets.model import build_model_assets
 from retention_assets.assets.monitoring import build_monitoring_assets, build_monitoring_checks
 from retention_assets.assets.raw import build_raw_assets
+from retention_assets.assets.release import build_release_asset
 from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
 from retention_assets.profiles import ServiceProfile, build_profile
 from retention_assets.resources.compute import DuckDBEngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
+from retention_assets.resources.publication import RunGuard
 from retention_assets.resources.storage import AtomicFileIOManager
 from retention_assets.resources.tracking import MlflowTracking
 from retention_assets.settings import Settings, current_settings
@@ -31,7 +33,7 @@ from retention_assets.settings import Settings, current_settings
 
 def build_assets(settings: Settings, profile: ServiceProfile) -> list[dg.AssetsDefinition]:
     kinds = profile.table_kinds
-    return [
+    graph = [
         *build_raw_assets(settings, kinds),
         *build_exploration_assets(settings),
         *build_bronze_event_assets(settings, kinds),
@@ -43,18 +45,23 @@ def build_assets(settings: Settings, profile: ServiceProfile) -> list[dg.AssetsD
         *build_model_assets(settings, kinds),
         *build_monitoring_assets(settings),
     ]
+    return [*graph, build_release_asset(settings, [key for asset in graph for key in asset.keys])]
 
 
 def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, object]:
     """The engine and its tables, the small-object store, MLflow and Feast, as the profile says."""
     tables = settings.data_path / "tables"
+    tracking = MlflowTracking(tracking_uri=profile.mlflow_tracking_uri,
+                              artifact_location=profile.mlflow_artifact_location)
+    feast = FeatureStoreResource(project=profile.feast_project, data_dir=str(settings.data_path),
+                                 registry=profile.feast_registry, online_store=profile.feast_online_store)
+    guard = RunGuard(data_dir=str(settings.data_path), tracking=tracking, feast=feast)
     return {
         "io_manager": AtomicFileIOManager(base_dir=str(tables)),
-        "compute": DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp")),
-        "tracking": MlflowTracking(tracking_uri=profile.mlflow_tracking_uri,
-                                   artifact_location=profile.mlflow_artifact_location),
-        "feast": FeatureStoreResource(project=profile.feast_project, repo_path=profile.feast_repo_path,
-                                      registry=profile.feast_registry, online_store=profile.feast_online_store),
+        "compute": DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp"),
+                                        guard=guard),
+        "tracking": tracking,
+        "feast": feast,
     }
 
 

@@ -2,8 +2,10 @@
 
 The asset graph is the same in both; only these endpoints change.
 
-    local (default)  MLflow on SQLite, Feast registry file + SQLite online store, all in the data dir
+    local (default)  MLflow on SQLite; per generation a Feast registry file and SQLite online store,
+                     all in the data dir
     production       MLflow tracking and the Feast registry on Postgres, the online store on Redis
+                     (each generation a Feast project `<project>_<generation>` in both)
                      (and the Dagster instance on Postgres: deploy/production/dagster.yaml)
 
 Select with `RETENTION_PROFILE=production`. Production endpoints come from environment variables
@@ -48,9 +50,8 @@ class ServiceProfile(BaseModel):
     mlflow_tracking_uri: str
     mlflow_artifact_location: str
     feast_project: str
-    feast_repo_path: str
-    feast_registry: str
-    feast_online_store: dict[str, str]
+    feast_registry: str | None  # None: one registry file in each generation's repository
+    feast_online_store: dict[str, str]  # sqlite: one file in each generation's repository
 
     @property
     def table_kinds(self) -> set[str]:
@@ -63,10 +64,10 @@ class ServiceProfile(BaseModel):
         return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment, model)
 
     def feast(self):
-        from retention_assets.feature_store.repository import FeastConfig
+        """Where each generation's Feast repository lives (the published one: `publication.read_release`)."""
+        from retention_assets.feature_store.repository import FeastLayout
 
-        return FeastConfig(self.feast_project, self.feast_repo_path, self.feast_registry,
-                           dict(self.feast_online_store))
+        return FeastLayout(self.feast_project, self.feast_registry, dict(self.feast_online_store))
 
 
 def profile_name(name: str | None = None) -> str:
@@ -90,22 +91,20 @@ def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
     """The endpoints of a profile for a project whose outputs live in `data_path`."""
     chosen = profile_name(name)
     executor = executor_name()
-    feast_dir = data_path / "feast"
     artifacts = (data_path / "mlflow" / "artifacts").as_uri()
     project = os.environ.get("RETENTION_FEAST_PROJECT", "retention")
     if chosen == "local":
         return ServiceProfile(
             name="local", executor=executor, mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
-            mlflow_artifact_location=artifacts, feast_project=project, feast_repo_path=str(feast_dir),
-            feast_registry=str(feast_dir / "registry.db"),
-            feast_online_store={"type": "sqlite", "path": str(feast_dir / "online_store.db")},
+            mlflow_artifact_location=artifacts, feast_project=project, feast_registry=None,
+            feast_online_store={"type": "sqlite"},
         )
     server = postgres_server()
     return ServiceProfile(
         name="production", executor=executor,
         mlflow_tracking_uri=f"{server}/{os.environ.get('RETENTION_MLFLOW_DB', 'retention_mlflow')}",
         mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS", artifacts),
-        feast_project=project, feast_repo_path=str(feast_dir),
+        feast_project=project,
         feast_registry=f"{server.replace('postgresql://', 'postgresql+psycopg://', 1)}/"
                        f"{os.environ.get('RETENTION_FEAST_DB', 'retention_feast')}",
         feast_online_store={"type": "redis", "connection_string": os.environ.get("RETENTION_REDIS", DEFAULT_REDIS)},
@@ -127,7 +126,7 @@ def ensure_production_services(profile: ServiceProfile) -> dict[str, str]:
     """Create the production databases if missing; check Redis answers. Returns what was checked."""
     import redis
 
-    for url in (profile.mlflow_tracking_uri, profile.feast_registry, dagster_postgres_url()):
+    for url in (profile.mlflow_tracking_uri, profile.feast_registry or "", dagster_postgres_url()):
         ensure_postgres_database(url)
     host, _, rest = profile.feast_online_store["connection_string"].partition(":")
     port = int(rest.split(",")[0] or 6379)

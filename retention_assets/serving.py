@@ -6,11 +6,13 @@
     retention score C0000001 C0000042           # the same, as JSON lines
     retention serve --port 8080                 # GET /score?customer_id=C0000001&customer_id=C0000042
 
-The champion is loaded from the MLflow registry, its features are read from the Feast online store
-(as of the last `online_features` materialization) through the feature service logged with that
-model version, and the scores go through the same function as the `churn_scores` asset, so both
-agree to the last bit for the same customers and as-of time. The endpoints come from the settings
-file and the profile (`RETENTION_SETTINGS`, `RETENTION_PROFILE`), as for the asset graph.
+Serving reads the published release (`<data dir>/generations/release.json`): its champion version is
+loaded from the MLflow registry and its features are read from that release's Feast online store
+through the feature service of that version, so a run that failed, or one still running, never
+changes what is served. A long-running scorer follows a new release at its next request. The scores
+go through the same function as the `churn_scores` asset, so both agree to the last bit for the same
+customers and as-of time. The endpoints come from the settings file and the profile
+(`RETENTION_SETTINGS`, `RETENTION_PROFILE`), as for the asset graph.
 """
 
 from __future__ import annotations
@@ -24,29 +26,43 @@ import pandas as pd
 
 from retention_assets.model.serving import ServingError, ServingModel, load_champion, score_online
 from retention_assets.profiles import build_profile
+from retention_assets.publication.generations import Release, ReleaseError, read_release, require_release
 from retention_assets.settings import Settings, current_settings
 
 
 @dataclass
 class Scorer:
-    """The champion and the endpoints, loaded once and reused across requests."""
+    """The published champion and its online store, loaded once and reused across requests until a new
+    release is published."""
 
     settings: Settings
     serving: ServingModel
+    release: Release
     profile: str | None = None
 
     @classmethod
     def load(cls, settings: Settings | None = None, profile: str | None = None) -> "Scorer":
         settings = settings or current_settings()
+        try:
+            release = require_release(settings.data_path)
+        except ReleaseError as exc:
+            raise ServingError(str(exc)) from exc
         services = build_profile(settings.data_path, profile)
-        return cls(settings, load_champion(services.tracking()), profile)
+        return cls(settings, load_champion(services.tracking(), release.model_version), release, profile)
+
+    def _follow_release(self) -> None:
+        current = read_release(self.settings.data_path)
+        if current is not None and current.generation != self.release.generation:
+            fresh = Scorer.load(self.settings, self.profile)
+            self.serving, self.release = fresh.serving, fresh.release
 
     def predict(self, customer_ids: list[str]) -> pd.DataFrame:
         """One row per distinct customer, in the order asked."""
-        services = build_profile(self.settings.data_path, self.profile)
+        self._follow_release()
         key = self.settings.entity.entity_key
         ids = list(dict.fromkeys(str(i) for i in customer_ids))
-        scores = score_online(services.feast(), self.serving, key, ids, self.settings.model.risk_tier_bounds)
+        scores = score_online(self.release.feast_config(), self.serving, key, ids,
+                              self.settings.model.risk_tier_bounds)
         return scores.set_index(key).loc[ids].reset_index()
 
 

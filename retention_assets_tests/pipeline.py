@@ -54,3 +54,10 @@ def step_failures(result) -> dict[str, str]:
     from retention_assets.cli import step_failure_messages
 
     return step_failure_messages(result)
+
+
+def published_feast(settings: Settings):
+    """The Feast repository of the published release."""
+    from retention_assets.publication.generations import require_release
+
+    return require_release(settings.data_path).feast_config()

@@ -20,21 +20,21 @@ FEATURE_STORE_GROUP = "feature_store"
 def build_feature_store_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
 
-    @dg.asset(name=PUBLISHED, group_name=FEATURE_STORE_GROUP, deps=[GOLD], kinds={"feast", "parquet"},
-              description="Gold features (labels removed) written as the Feast file source; the entity, source and "
-                          "the churn_features view applied to the registry.")
-    def feast_features(feast: FeatureStoreResource, compute: EngineResource) -> dg.Output[dict]:
+    @dg.asset(name=PUBLISHED, group_name=FEATURE_STORE_GROUP, deps=[GOLD], kinds={"feast", *table_kinds},
+              description="Gold features (labels removed): the Feast offline source. Staged with the entity, source "
+                          "and the churn_features view in this run's own Feast project; published with the run.")
+    def feast_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource,
+                       compute: EngineResource) -> dg.MaterializeResult:
         from retention_assets.core.columns import FEATURE_TIMESTAMP
-        from retention_assets.feature_store.repository import publish, source_preview, source_sql, source_timestamps
+        from retention_assets.feature_store.repository import source_preview, source_sql, source_timestamps
 
-        config = feast.config()
         with compute.engine() as engine:
-            published = publish(config, engine, source_sql(engine, GOLD), key, FEATURE_TIMESTAMP)
+            engine.write_table(PUBLISHED, source_sql(engine, GOLD))
+            config, published = feast.stage(context.run.run_id, engine, PUBLISHED, key, FEATURE_TIMESTAMP,
+                                            restage=True)
             stamps = source_timestamps(engine, config)
             preview, columns = source_preview(engine, config)
-        summary = {"project": published.project, "view": published.view, "features": list(published.features),
-                   "source": published.source, "rows": published.rows, "registry": published.registry}
-        return dg.Output(summary, metadata={
+        return dg.MaterializeResult(metadata={
             "dagster/row_count": dg.MetadataValue.int(published.rows),
             "dagster/column_schema": schema_metadata(columns),
             "preview": dg.MetadataValue.md(preview_markdown(preview, len(columns))),
@@ -51,13 +51,12 @@ def build_feature_store_assets(settings: Settings, table_kinds: set[str]) -> lis
               description="Training rows (customer, cutoff, label) with the features as of each row's own cutoff from "
                           "the feature store's offline source: a point-in-time join, checked against Feast's "
                           "get_historical_features.")
-    def training_set(feast: FeatureStoreResource, compute: EngineResource) -> dg.MaterializeResult:
+    def training_set(compute: EngineResource) -> dg.MaterializeResult:
         from retention_assets.feature_store.training_set import build_training_set, cutoff_rates
 
-        config = feast.config()
         with compute.engine() as engine:
-            build_training_set(engine, gold_table=GOLD, source=engine.file_relation(config.source_path, "parquet"),
-                               key=key, target=TRAINING_SET)
+            build_training_set(engine, gold_table=GOLD, source=engine.relation(PUBLISHED), key=key,
+                               target=TRAINING_SET)
             rates = cutoff_rates(engine, TRAINING_SET)
             return dg.MaterializeResult(metadata=stored_table_metadata(
                 engine, TRAINING_SET,
@@ -67,24 +66,34 @@ def build_feature_store_assets(settings: Settings, table_kinds: set[str]) -> lis
 
     @dg.asset(name=ONLINE, group_name=FEATURE_STORE_GROUP, deps=[PUBLISHED, CHAMPION],
               ins={"timeline": dg.AssetIn(TIMELINE)}, kinds={"feast"},
-              description="The champion's features as of the scoring time, written to the online store through its "
-                          "own view (only the features it reads) for serving.")
+              description="The run's champion's features as of the scoring time, written to this run's online "
+                          "store through its own view (only the features it reads); served once the run is published.")
     def online_features(context: dg.AssetExecutionContext, feast: FeatureStoreResource, tracking: MlflowTracking,
                         compute: EngineResource, timeline: dict) -> dg.Output[dict]:
-        from retention_assets.core.columns import FEATURE_TIMESTAMP
+        from retention_assets.core.columns import ELIGIBLE, FEATURE_TIMESTAMP
         from retention_assets.core.timeline import Timeline
-        from retention_assets.feature_store.repository import materialize_online, online_view_name, service_features
-        from retention_assets.model.serving import model_service
-        from retention_assets.model.tracking import champion_version
+        from retention_assets.feature_store.repository import (
+            apply_model_service,
+            materialize_online,
+            online_view_name,
+            service_features,
+        )
+        from retention_assets.model.serving import model_service, version_spec
+        from retention_assets.publication.staging import mark_online, run_champion
 
         as_of = Timeline.from_dict(timeline).as_of
-        config, tracking_config = feast.config(), tracking.config()
-        version = champion_version(tracking_config)
+        tracking_config, run_id = tracking.config(), context.run.run_id
+        version = run_champion(settings.data_path, run_id)
         if version is None:
-            raise dg.Failure("no model holds the champion alias yet: materialize churn_model and champion_model first")
+            raise dg.Failure("no champion yet: materialize churn_model and champion_model first")
         service = model_service(tracking_config, version)
         with compute.engine() as engine:
+            config, _ = feast.stage(run_id, engine, PUBLISHED, key, FEATURE_TIMESTAMP)
+            apply_model_service(config, service, [*version_spec(tracking_config, version)["serving_features"], ELIGIBLE],
+                                f"Features read by {tracking_config.registered_model_name} version {version}", key,
+                                FEATURE_TIMESTAMP)
             customers = materialize_online(config, engine, service, as_of, key, FEATURE_TIMESTAMP)
+        mark_online(settings.data_path, run_id)
         features = service_features(config, service)
         context.log.info(f"wrote {customers} customers x {len(features)} features of {service} as of "
                          f"{as_of.isoformat()} to {config.online_store['type']}")

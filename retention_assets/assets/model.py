@@ -8,7 +8,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from retention_assets.assets.metadata import stored_table_metadata
-from retention_assets.core.names import CAMPAIGN, CHAMPION, GOLD, MODEL, RECOMMENDATIONS, SCORES, TIMELINE, TRAINING_SET
+from retention_assets.core.names import (
+    CAMPAIGN,
+    CHAMPION,
+    GOLD,
+    MODEL,
+    PUBLISHED,
+    RECOMMENDATIONS,
+    SCORES,
+    TIMELINE,
+    TRAINING_SET,
+)
 from retention_assets.exploration.recommendations import REGISTRY_FILE
 from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
@@ -105,8 +115,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
               deps=[TRAINING_SET], ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)},
               description="A scikit-learn Pipeline (preprocessing inside) chosen between logistic regression and "
                           "gradient boosting by out-of-time (else cross-validated) ROC AUC, trained on the "
-                          "training set (a seeded sample beyond model.max_training_rows), logged and registered in "
-                          "MLflow with a Feast feature service of its own.")
+                          "training set (a seeded sample beyond model.max_training_rows), logged in MLflow and "
+                          "registered as a candidate version, with a Feast feature service of its own.")
     def churn_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, feast: FeatureStoreResource,
                     compute: EngineResource, timeline: dict, plan: dict):
         from retention_assets.core.columns import ELIGIBLE, FEATURE_TIMESTAMP, LABEL
@@ -170,8 +180,10 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         )
         model.registered_version = tracked.model_version
         iteration, history = _record_iteration(context, model, run_plan, tl, tracked.model_version)
+        with compute.engine() as engine:
+            staged, _ = feast.stage(context.run.run_id, engine, PUBLISHED, key, FEATURE_TIMESTAMP)
         service = apply_model_service(
-            feast.config(), model_service(tracking_config, tracked.model_version), [*model.serving_features, ELIGIBLE],
+            staged, model_service(tracking_config, tracked.model_version), [*model.serving_features, ELIGIBLE],
             f"Features read by {tracking_config.registered_model_name} version {tracked.model_version} "
             f"(MLflow run {tracked.run_id})", key, FEATURE_TIMESTAMP)
         context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}, feature service {service}")
@@ -208,23 +220,25 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
 
     @dg.asset(name=SCORES, group_name=MODEL_GROUP, deps=[GOLD, CHAMPION], kinds={"mlflow", *table_kinds},
               description="Churn probability, risk tier and top SHAP reasons per customer as of the scoring time: the "
-                          "registry's champion applied to gold's scoring rows (only the features it reads), by the "
-                          "same scoring function as serving. Each scoring cohort is also kept in "
+                          "run's champion (its gate's decision, else the published champion) applied to gold's "
+                          "scoring rows (only the features it reads), by the same scoring function as serving. "
+                          "Published with the run, when each scoring cohort is also kept in "
                           "<data dir>/score_history for performance monitoring.")
     def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking,
                      compute: EngineResource) -> dg.MaterializeResult:
         from retention_assets.core.plots import histogram_png, markdown_image
         from retention_assets.model.scoring import score_offline, score_summary
         from retention_assets.model.serving import load_champion
-        from retention_assets.monitoring.performance import record_cohort
+        from retention_assets.publication.staging import run_champion
 
-        serving = load_champion(tracking.config())
+        version = run_champion(settings.data_path, context.run.run_id)
+        if version is None:
+            raise dg.Failure("no champion yet: materialize churn_model and champion_model first")
+        serving = load_champion(tracking.config(), version)
         with compute.engine() as engine:
             score_offline(engine, serving, gold_table=GOLD, key=key, bounds=model_settings.risk_tier_bounds,
                           target=SCORES)
             summary = score_summary(engine, SCORES)
-            if summary.as_of is not None:
-                record_cohort(engine, SCORES, settings.data_path, summary.as_of)
             context.log.info(f"scored {summary.rows} customers with {serving.model.model_name} version "
                              f"{serving.version} ({len(serving.model.serving_features)} features)")
             plot = histogram_png(summary.probabilities, "Churn probability")
@@ -288,20 +302,20 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
 
     @dg.asset(name=CHAMPION, group_name=MODEL_GROUP, kinds={"mlflow"}, deps=[TRAINING_SET],
               ins={"model": dg.AssetIn(MODEL)},
-              description="The registry's champion alias: moved to this run's model only when it beats the "
-                          "current champion on the same validation rows (the blocking beats_champion check "
-                          "stops a worse challenger before this step).")
+              description="The run's champion decision: this run's model when it beats the published champion on "
+                          "the same validation rows (the blocking beats_champion check stops a worse challenger "
+                          "before this step). The registry's champion alias moves when the run is published.")
     def champion_model(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource, model):
         from retention_assets.model.champion import decide_champion
-        from retention_assets.model.tracking import set_champion
+        from retention_assets.publication import ChampionDecision, generation_dir, generation_id, write_decision
 
         with compute.engine() as engine:
             previous, decision = decide_champion(tracking.config(), model, engine, TRAINING_SET, key,
                                                  model_settings.champion_tolerance)
-        if decision.promote:
-            set_champion(tracking.config(), model.registered_version)
         champion = model.registered_version if decision.promote else previous
-        context.log.info(f"champion: version {champion} ({decision.reason})")
+        write_decision(generation_dir(settings.data_path, generation_id(context.run.run_id)), ChampionDecision(
+            str(champion), str(model.registered_version), decision.promote, decision.reason))
+        context.log.info(f"champion: version {champion} ({decision.reason}); published with the run")
         return dg.Output({"champion_version": champion, "challenger_version": model.registered_version,
                           "promoted": decision.promote, "reason": decision.reason}, metadata={
             "champion_version": dg.MetadataValue.text(str(champion)),

@@ -36,3 +36,5 @@ def window_name(source: str, window: str) -> str:
 
 def text_name(source: str) -> str:
     return f"bronze_text_{source}"
+
+RELEASE = "published_release"

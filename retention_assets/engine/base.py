@@ -129,6 +129,11 @@ class Engine(ABC):
         (the Feast file source, score history). Returns the row count."""
 
     @abstractmethod
+    def snapshot(self, table: str, path: Path) -> int:
+        """Pin the table's current contents at `path`, a Parquet file no later write of `table` changes
+        (what a published generation holds). Returns the row count."""
+
+    @abstractmethod
     def drop(self, table: str) -> None:
         """Remove a table if it exists."""
 

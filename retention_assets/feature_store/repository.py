@@ -99,7 +99,7 @@ def _view(name: str, entity, source, kinds: dict[str, str], online: bool, descri
 
 @dataclass(frozen=True)
 class Published:
-    """What `publish` applied: the view, its features with their kinds, and the source file."""
+    """What `stage_offline` applied: the view, its features with their kinds, and the source file."""
 
     project: str
     view: str
@@ -109,12 +109,10 @@ class Published:
     registry: str
 
 
-def publish(config: FeastConfig, engine: Engine, sql: str, key: str, timestamp: str) -> Published:
-    """Write the offline source (the result of `sql`) atomically and apply the entity, source and view.
-
-    The source is written by the engine, so gold never passes through Python on its way to Feast.
-    """
-    rows = engine.export(sql, config.source_path)
+def stage_offline(config: FeastConfig, engine: Engine, table: str, key: str, timestamp: str) -> Published:
+    """Give a generation's repository its offline source (a snapshot of the engine's `table`, never
+    copied through Python) and apply the entity, source and view to its registry."""
+    rows = engine.snapshot(table, config.source_path)
     kinds = engine.column_kinds(engine.file_relation(config.source_path, "parquet"))
     features = {c: k for c, k in kinds.items() if c not in (key, timestamp)}
     store = config.store()
@@ -123,6 +121,53 @@ def publish(config: FeastConfig, engine: Engine, sql: str, key: str, timestamp: 
                  description="Gold features per customer and feature_timestamp (labels kept apart), for training")
     store.apply([entity, source, view])
     return Published(config.project, VIEW, features, str(config.source_path), rows, config.registry)
+
+
+@dataclass(frozen=True)
+class FeastLayout:
+    """Where each generation's Feast repository lives. Every generation is a Feast project of its own
+    (`<project>_<generation>`), so a run stages its registry objects and online rows beside the published
+    ones and never over them: the registry is one file per generation (`registry=None`) or a database shared
+    by all (projects keep them apart); the online store is one SQLite file per generation or a shared Redis
+    (keys carry the project)."""
+
+    project: str
+    registry: str | None
+    online_store: dict[str, Any]
+
+    def config(self, directory: Path, generation: str) -> FeastConfig:
+        repo = Path(directory) / "feast"
+        online = dict(self.online_store)
+        if online.get("type") == "sqlite":
+            online["path"] = str(repo / "online_store.db")
+        return FeastConfig(f"{self.project}_{generation}", str(repo), self.registry or str(repo / "registry.db"),
+                           online)
+
+
+def teardown_generation(config: FeastConfig) -> int:
+    """Remove what a generation's Feast project holds outside its own directory (its objects in a shared
+    SQL registry, its keys in a shared Redis). Returns the number of online keys deleted."""
+    from retention_assets.feature_store.online_bulk import bulk_redis_applies
+
+    deleted = 0
+    store = config.store()
+    if bulk_redis_applies(config):
+        client = store._get_provider().online_store._get_client(store.config.online_store)
+        with client.pipeline(transaction=False) as pipe:
+            for count, name in enumerate(client.scan_iter(match=b"*" + config.project.encode(), count=10_000), 1):
+                pipe.unlink(name)
+                deleted = count
+                if count % 10_000 == 0:
+                    pipe.execute()
+            pipe.execute()
+    if "://" in config.registry:
+        from feast.errors import ProjectNotFoundException
+
+        try:
+            store.registry.delete_project(config.project)
+        except ProjectNotFoundException:
+            pass
+    return deleted
 
 
 def historical_features(config: FeastConfig, entity_rows: pd.DataFrame, key: str, timestamp: str,

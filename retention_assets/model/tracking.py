@@ -53,7 +53,11 @@ def log_churn_model(
     tables: dict[str, pd.DataFrame] | None = None,
 ) -> TrackedModel:
     """Log params, metrics, plots (base64 PNGs), files, JSON documents and Parquet tables (by
-    artifact path) and the model; register a new model version."""
+    artifact path) and the model; register a new model version as a candidate.
+
+    The version is created with its state tag in one call (`retention.state=candidate`, with the Dagster
+    run that made it), so no version can exist untagged: a candidate becomes `champion` or `rejected`
+    only when its run publishes, and recovery deletes candidates of runs that never did."""
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -88,11 +92,12 @@ def log_churn_model(
                 mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
         info = mlflow.sklearn.log_model(
             sk_model=model.pipeline, name="model", signature=signature, input_example=frame,
-            registered_model_name=config.registered_model_name,
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         )
+        version = mlflow.register_model(info.model_uri, config.registered_model_name, tags={
+            STATE_TAG: CANDIDATE, RUN_TAG: tags.get("dagster_run_id", "")})
     return TrackedModel(run_id=run.info.run_id, experiment_id=exp_id, model_uri=info.model_uri,
-                        model_version=str(info.registered_model_version))
+                        model_version=str(version.version))
 
 
 def model_input(model: TrainedModel, rows: pd.DataFrame) -> pd.DataFrame:
@@ -103,6 +108,76 @@ def model_input(model: TrainedModel, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 CHAMPION_ALIAS = "champion"
+STATE_TAG = "retention.state"  # candidate -> champion | rejected, set when the version's run publishes
+RUN_TAG = "retention.dagster_run_id"
+CANDIDATE, CHAMPION_STATE, REJECTED = "candidate", "champion", "rejected"
+
+
+def store_exists(config: TrackingConfig) -> bool:
+    """Whether the tracking store has been created (an embedded SQLite file that is not there yet is not
+    created just to be asked a question)."""
+    return not config.tracking_uri.startswith("sqlite:///") or Path(
+        config.tracking_uri.removeprefix("sqlite:///")).exists()
+
+
+@dataclass(frozen=True)
+class VersionState:
+    version: str
+    state: str | None  # None: a version registered before states existed
+    dagster_run_id: str | None
+    mlflow_run_id: str
+
+
+def version_states(config: TrackingConfig) -> list[VersionState]:
+    """Every live version of the registered model with its state tag."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    found, token = [], None
+    while True:
+        page = client.search_model_versions(f"name = '{config.registered_model_name}'", page_token=token)
+        found += [VersionState(str(v.version), v.tags.get(STATE_TAG), v.tags.get(RUN_TAG), v.run_id) for v in page]
+        token = page.token
+        if not token:
+            return sorted(found, key=lambda v: int(v.version))
+
+
+def set_version_state(config: TrackingConfig, version: str, state: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).set_model_version_tag(config.registered_model_name, version,
+                                                                         STATE_TAG, state)
+
+
+def delete_version(config: TrackingConfig, version: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).delete_model_version(config.registered_model_name, version)
+
+
+def unfinished_runs(config: TrackingConfig) -> list[tuple[str, str | None]]:
+    """(MLflow run id, Dagster run id) of the experiment's runs still marked RUNNING."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    experiment = client.get_experiment_by_name(config.experiment_name)
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    return [(r.info.run_id, r.data.tags.get("dagster_run_id")) for r in runs]
+
+
+def end_run(config: TrackingConfig, run_id: str, status: str = "KILLED") -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).set_terminated(run_id, status)
+
+
+def clear_champion(config: TrackingConfig) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=config.tracking_uri).delete_registered_model_alias(config.registered_model_name,
+                                                                                 CHAMPION_ALIAS)
 
 
 def champion_version(config: TrackingConfig) -> str | None:

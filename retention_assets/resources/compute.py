@@ -11,9 +11,14 @@ from abc import abstractmethod
 
 import dagster as dg
 
+from retention_assets.resources.publication import RunGuard
+
 
 class EngineResource(dg.ConfigurableResource):
-    """The engine of a profile; `engine()` opens a session (use it as a context manager)."""
+    """The engine of a profile; `engine()` opens a session (use it as a context manager). It carries the
+    run guard, so every run that computes a table holds the data directory's run lock."""
+
+    guard: RunGuard
 
     @property
     @abstractmethod

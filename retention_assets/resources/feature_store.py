@@ -1,22 +1,40 @@
-"""The feature store. Local track: Feast with its registry file, file offline store and SQLite
-online store inside the data directory; the production profile points them at Postgres and Redis."""
+"""The feature store. Local track: Feast with a registry file, the file offline store and a SQLite
+online store in each generation's directory; the production profile shares a Postgres registry and
+Redis between generations (each generation is a Feast project of its own)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import dagster as dg
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
-    """Feast repository settings; `config()` hands them to the Dagster-free functions in lib."""
+    """Feast repository settings. `staged(run_id)` is the repository a run writes and reads; the
+    published one is named by the release manifest (`retention_assets.publication`)."""
 
     project: str
-    repo_path: str
-    registry: str
+    data_dir: str
+    registry: str | None = None  # a SQL URL shared by every generation, or None: a file per generation
     online_store: dict[str, str]
 
-    def config(self):
-        from retention_assets.feature_store.repository import FeastConfig
+    def layout(self):
+        from retention_assets.feature_store.repository import FeastLayout
         from retention_assets.profiles import ensure_postgres_database
 
-        ensure_postgres_database(self.registry)
-        return FeastConfig(self.project, self.repo_path, self.registry, dict(self.online_store))
+        if self.registry:
+            ensure_postgres_database(self.registry)
+        return FeastLayout(self.project, self.registry or None, dict(self.online_store))
+
+    def staged(self, run_id: str):
+        """The Feast repository of this run's generation (see `publication.staging`)."""
+        from retention_assets.publication.staging import staged_feast
+
+        return staged_feast(self.layout(), Path(self.data_dir), run_id)
+
+    def stage(self, run_id: str, engine, table: str, key: str, timestamp: str, restage: bool = False):
+        """The run's repository with its offline source and view applied (once per run)."""
+        from retention_assets.publication.staging import stage_feast
+
+        return stage_feast(self.layout(), Path(self.data_dir), run_id, engine, table, key, timestamp,
+                           restage=restage)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from retention_assets.features.gold import feature_columns
-from retention_assets_tests.pipeline import table, training_rows
+from retention_assets_tests.pipeline import published_feast, table, training_rows
 
 
 def _metadata(result, asset: str):
@@ -40,7 +40,7 @@ def test_registry_has_the_view_and_a_feature_service_for_the_registered_model(gr
     from retention_assets.feature_store.repository import VIEW
 
     settings, result = graph
-    store = _services(settings).feast().store()
+    store = published_feast(settings).store()
     view = store.get_feature_view(VIEW)
     gold = table(settings, "gold_features")
     assert {f.name for f in view.features} == {*feature_columns(gold.columns, "customer_id"), "eligible"}
@@ -55,7 +55,7 @@ def test_online_store_holds_the_offline_values_of_exactly_the_champions_features
     from retention_assets.feature_store.repository import online_features, service_features
 
     settings, result = graph
-    config = _services(settings).feast()
+    config = published_feast(settings)
     meta = _metadata(result, "churn_model")
     service = meta["feast_feature_service"].value
     scores = table(settings, "churn_scores")

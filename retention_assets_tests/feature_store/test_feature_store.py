@@ -13,9 +13,9 @@ from retention_assets.feature_store.repository import (
     historical_features,
     materialize_online,
     online_features,
-    publish,
 )
 from retention_assets.feature_store.training_set import point_in_time_sql
+from retention_assets_tests.feature_store.helpers import publish
 
 T1, T2, T3 = (pd.Timestamp(t, tz="UTC") for t in ("2026-03-31 12:00", "2026-04-30 12:00", "2026-05-30 12:00"))
 FEATURES = ["spend_30d", "tickets_30d", "plan"]

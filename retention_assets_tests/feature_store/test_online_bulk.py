@@ -22,8 +22,8 @@ from retention_assets.feature_store.repository import (
     materialize_online,
     online_features,
     online_view_name,
-    publish,
 )
+from retention_assets_tests.feature_store.helpers import publish
 
 T1, T2, T3 = (pd.Timestamp(t, tz="UTC") for t in ("2026-03-31 12:00", "2026-04-30 12:00", "2026-05-30 12:00"))
 REDIS = "127.0.0.1:6379"

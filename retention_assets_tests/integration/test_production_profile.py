@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 import pytest
 
-from retention_assets_tests.pipeline import check_results, materialized_keys, run_refresh, table
+from retention_assets_tests.pipeline import check_results, materialized_keys, published_feast, run_refresh, table
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
@@ -53,7 +53,12 @@ def production(tmp_path_factory, small_sample):
         finally:
             instance.dispose()
             try:
-                services.feast().store().teardown()  # removes the project's keys from Redis
+                from retention_assets.feature_store.repository import teardown_generation
+                from retention_assets.publication.generations import generation_dir, generations
+
+                for generation in generations(settings.data_path):  # their Redis keys and registry projects
+                    teardown_generation(services.feast().config(generation_dir(settings.data_path, generation),
+                                                                generation))
             finally:
                 _drop_databases(list(databases.values()))
 
@@ -101,14 +106,16 @@ def test_feast_registry_in_postgres_and_online_store_in_redis(production):
     import redis
 
     settings, services, _, result, tag = production
-    store = services.feast().store()
+    feast = published_feast(settings)
+    assert feast.project.startswith(f"{tag}_")  # each generation is a project of its own
+    store = feast.store()
     assert type(store.registry).__name__ == "SqlRegistry"
     with psycopg.connect(f"{POSTGRES}/{tag}_feast") as connection:
         services_in_db = connection.execute("SELECT feature_service_name FROM feature_services WHERE project_id = %s",
-                                            (tag,)).fetchall()
+                                            (feast.project,)).fetchall()
     assert [r[0] for r in services_in_db] == ["churn_model_v1"]
     customers = len(table(settings, "churn_scores"))
-    keys = list(redis.Redis(host="127.0.0.1", port=6379).scan_iter(match=b"*" + tag.encode(), count=1000))
+    keys = list(redis.Redis(host="127.0.0.1", port=6379).scan_iter(match=b"*" + feast.project.encode(), count=1000))
     assert len(keys) == customers  # one hash per customer, as of the scoring time
 
 
