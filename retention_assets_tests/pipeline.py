@@ -61,3 +61,30 @@ def published_feast(settings: Settings):
     from retention_assets.publication.generations import require_release
 
     return require_release(settings.data_path).feast_config()
+
+
+def published_fingerprint(settings: Settings) -> dict[str, str]:
+    """A hash of everything users and serving read: the release manifest; every file of the published
+    generation (gold, scores, campaign, the Feast offline source, registry and online store); the score
+    history; and the MLflow registry's champion alias and published versions with their states."""
+    import hashlib
+
+    from retention_assets.model.tracking import CANDIDATE, champion_version, version_states
+    from retention_assets.monitoring.performance import cohort_paths
+    from retention_assets.profiles import build_profile
+    from retention_assets.publication.generations import generation_dir, read_release, release_path
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    release = read_release(settings.data_path)
+    assert release is not None, "nothing published"
+    directory = generation_dir(settings.data_path, release.generation)
+    found = {"release.json": digest(release_path(settings.data_path))}
+    found.update({str(p.relative_to(directory)): digest(p) for p in sorted(directory.rglob("*")) if p.is_file()})
+    found.update({f"score_history/{p.name}": digest(p) for p in cohort_paths(settings.data_path)})
+    tracking = build_profile(settings.data_path).tracking()
+    found["mlflow alias"] = str(champion_version(tracking))
+    found["mlflow versions"] = repr([(v.version, v.state, v.dagster_run_id, v.mlflow_run_id)
+                                     for v in version_states(tracking) if v.state != CANDIDATE])
+    return found
