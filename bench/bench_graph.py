@@ -10,7 +10,9 @@ What is measured: for every step of the graph (an asset, or a multi-asset such a
 
 Each step runs as `dagster asset materialize -m retention_assets.definitions --select <its assets>`
 with the in-process executor, so the step executes inside the measured process and its peak is not
-mixed with any other step's. Asset checks of a selected asset run in the same process (listed under
+mixed with any other step's. The exception: `champion_model` and every step after it run in one
+process (one run), because a champion decision is published by the run that made it (the release
+contract: scores, online features and the release of a run come from that run's own gate). Asset checks of a selected asset run in the same process (listed under
 their asset). A baseline row shows a process that only loads the definitions.
 
 Why: to see which steps dominate time and memory, and whether the whole graph meets its goals: at
@@ -66,7 +68,7 @@ with psycopg.connect(server + "/postgres", autocommit=True) as connection:
 client = redis.Redis(host="127.0.0.1", port=6379)
 tag = os.environ["RETENTION_FEAST_PROJECT"].encode()
 batch = []
-for key in client.scan_iter(match=b"*" + tag, count=10_000):
+for key in client.scan_iter(match=b"*" + tag + b"*", count=10_000):  # every generation's project <tag>_<id>
     batch.append(key)
     if len(batch) >= 10_000:
         client.delete(*batch); batch = []
@@ -104,8 +106,26 @@ class Code:
 
 @dataclass
 class Step:
-    name: str  # the op / step key
+    name: str  # the op / step key (of the first op, for steps that run together)
     assets: list[str]
+    ops: list[str] = field(default_factory=list)  # the step keys run in this process (default: [name])
+
+    def __post_init__(self) -> None:
+        self.ops = self.ops or [self.name]
+
+
+SAME_RUN_FROM = "champion_model"  # this step and every later one run in one run (see the docstring)
+
+
+def same_run_tail(steps: list[Step]) -> list[Step]:
+    """The steps with `SAME_RUN_FROM` and everything after it merged into one process."""
+    names = [s.name for s in steps]
+    if SAME_RUN_FROM not in names:
+        return steps
+    at = names.index(SAME_RUN_FROM)
+    tail = steps[at:]
+    return [*steps[:at], Step(f"{tail[0].name} .. {tail[-1].name}", [a for s in tail for a in s.assets],
+                              [s.name for s in tail])]
 
 
 @dataclass
@@ -129,7 +149,7 @@ def plan_steps(settings_path: Path, code: Code, env: dict[str, str]) -> list[Ste
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{code.label}: planning the steps failed:\n{out.stderr[-3000:]}")
-    return [Step(name, assets) for name, assets in json.loads(out.stdout.strip().splitlines()[-1]).items()]
+    return same_run_tail([Step(name, assets) for name, assets in json.loads(out.stdout.strip().splitlines()[-1]).items()])
 
 
 def environment(settings_path: Path, work: Path, profile: str) -> dict[str, str]:
@@ -201,7 +221,7 @@ def execute(steps: list[Step], code: Code, env: dict[str, str]) -> list[StepResu
             raise SystemExit(f"step {step.name}: the run ended {status}")
         result = StepResult(step, process, durations, failed)
         results.append(result)
-        print(f"  {step.name:<32} step {durations.get(step.name, float('nan')):7.1f}s  "
+        print(f"  {step.name:<32} step {sum(durations.get(op, float('nan')) for op in step.ops):7.1f}s  "
               f"process {process.seconds:7.1f}s  peak RSS {process.peak_rss_mb:7,.0f} MiB"
               + (f"  FAILED CHECKS: {failed}" if failed else ""), flush=True)
     return results
@@ -231,11 +251,12 @@ def totals(results: list[StepResult]) -> tuple[float, float, float]:
 def report(baseline: Measured, results: list[StepResult]) -> str:
     rows = [["(load definitions only)", "", "", baseline.seconds, baseline.peak_rss_mb]]
     for r in results:
-        assets = r.step.assets[0] if len(r.step.assets) == 1 else f"{len(r.step.assets)} assets"
-        rows.append([r.step.name, assets, r.step_seconds.get(r.step.name, float("nan")), r.process.seconds,
-                     r.process.peak_rss_mb])
+        for i, op in enumerate(r.step.ops):
+            assets = r.step.assets[0] if len(r.step.assets) == 1 else f"{len(r.step.assets)} assets"
+            rows.append([op, assets if i == 0 else "", r.step_seconds.get(op, float("nan")),
+                         r.process.seconds if i == 0 else "(same process)", r.process.peak_rss_mb if i == 0 else ""])
         for check_step, seconds in r.step_seconds.items():
-            if check_step != r.step.name:
+            if check_step not in r.step.ops:
                 rows.append([f"  + check {check_step}", "", seconds, "(same process)", ""])
     total_step, total_process, peak = totals(results)
     rows.append(["TOTAL (sum; max for RSS)", "", total_step, total_process, peak])

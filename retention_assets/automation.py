@@ -9,6 +9,8 @@
     drift_sensor             feature_drift fired: request retrain (trigger "drift")
     performance_sensor       model_performance fired: request retrain (trigger "performance_drop")
     retrain_outcome_sensor   a run that trained a model ended: record the champion decision in iterations.yaml
+    failure_reason_sensor    any run failed: put its first cause, one sentence, on the run page (tag
+                             retention/failure)
 
 Every sensor and schedule is running by default, keeps a cursor and names its reason when it skips.
 """
@@ -157,5 +159,21 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
         context.log.info(f"{iteration.id}: {status}, champion {iteration.champion}")
         return None
 
-    sensors = [source_files_sensor, drift, performance, retrain_outcome_sensor, retrain_failure_sensor]
+    @dg.run_failure_sensor(name="failure_reason_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="When any run of this code location fails, tags it with its first cause in "
+                                       "one sentence (retention/failure: file, column, rows or the failed check), so "
+                                       "the run page says why before any log is opened.")
+    def failure_reason_sensor(context: dg.RunFailureSensorContext):
+        from retention_assets.assets.failures import FAILURE_TAG, failure_sentences
+
+        run_id = context.dagster_run.run_id
+        events = [record.dagster_event for record in context.instance.all_logs(run_id) if record.dagster_event]
+        sentences = failure_sentences(events)
+        if not sentences:
+            return dg.SkipReason(f"run {run_id} failed without a step or check failure to name")
+        context.instance.add_run_tags(run_id, {FAILURE_TAG: " ".join(sentences[0].split())[:2000]})
+        return None
+
+    sensors = [source_files_sensor, drift, performance, retrain_outcome_sensor, retrain_failure_sensor,
+               failure_reason_sensor]
     return [full, refresh, retrain], schedules, sensors

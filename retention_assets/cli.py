@@ -45,30 +45,16 @@ def _instance():
 
 
 def step_failure_messages(result) -> dict[str, str]:
-    """The user-facing message of each failed step: the original error, not Dagster's wrapper."""
-    failures = {}
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            error = data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
-            text = error.message.strip() if error else "failed"
-            if data.user_failure_data and data.user_failure_data.description:
-                text = data.user_failure_data.description
-            failures[event.step_key] = text
-    return failures
+    """The user-facing message of each failed step of an in-process run."""
+    from retention_assets.assets.failures import step_failure_messages as messages
+
+    return messages(result.all_events)
 
 
 def _failure_messages(result) -> list[str]:
-    messages = [f"{step}: {text}" for step, text in step_failure_messages(result).items()]
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if not evaluation.passed:
-                messages.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed"
-                                + (f": {evaluation.description}" if evaluation.description else ""))
-    return messages
+    from retention_assets.assets.failures import failure_sentences
+
+    return failure_sentences(result.all_events)
 
 
 def _select(settings_path: str | None, profile: str | None):
@@ -99,13 +85,14 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
     with data_dir_lock(settings.data_path, on_wait=waiting):
         print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...",
               flush=True)
+        instance = _instance()
         result = defs.resolve_job_def(FULL_JOB).execute_in_process(
-            instance=_instance(), raise_on_error=False,
+            instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
         _record_outcome(settings, result)
         if not result.success:  # what the failed run staged goes now, not at the next run's start
-            _recover(settings)
+            _recover(settings, instance)
     if not result.success:
         print("The run failed:", file=sys.stderr)
         for message in _failure_messages(result) or ["see the Dagster logs above"]:
@@ -115,12 +102,13 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
     return 0
 
 
-def _recover(settings) -> None:
+def _recover(settings, instance) -> None:
     from retention_assets.definitions import build_resources
     from retention_assets.profiles import build_profile
 
     try:
-        done = build_resources(settings, build_profile(settings.data_path))["compute"].guard.recover(None)
+        guard = build_resources(settings, build_profile(settings.data_path))["compute"].guard
+        done = guard.recover(None, instance=instance)
     except Exception as exc:  # noqa: BLE001 - the next run recovers; the run's own failure is the news
         print(f"(cleaning up after the failed run did not finish: {exc}; the next run will)", file=sys.stderr)
         return

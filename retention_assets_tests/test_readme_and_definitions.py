@@ -37,8 +37,12 @@ def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = re.search(r"ROC AUC (\d\.\d+) \| PR AUC (\d\.\d+)", done.stdout)
     assert metrics and 0.7 < float(metrics.group(1)) < 0.99
-    scores = tmp_path / ".retention_data" / "tables" / "churn_scores.parquet"
+    from retention_assets.publication.generations import read_release
+
+    release = read_release(tmp_path / ".retention_data")
+    scores = Path(release.tables["churn_scores"])
     assert str(scores) in done.stdout and scores.exists()
+    assert f"Published generation {release.generation}" in done.stdout
 
     # The README's serving command, in the same place: the champion on the online features.
     import json
@@ -141,7 +145,7 @@ def test_weekly_retrain_schedule_and_every_sensor_run_by_default():
     assert weekly.job_name == "retrain" and weekly.default_status == dg.DefaultScheduleStatus.RUNNING
     names = {s.name for s in defs.sensors}
     assert names == {"source_files_sensor", "drift_sensor", "performance_sensor", "retrain_outcome_sensor",
-                     "retrain_failure_sensor"}
+                     "retrain_failure_sensor", "failure_reason_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
 
 

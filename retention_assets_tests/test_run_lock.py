@@ -59,8 +59,9 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 def test_two_quickstarts_on_one_data_directory_run_in_turn(make_settings, tmp_path):
     import pandas as pd
 
-    from retention_assets.model.tracking import champion_version
+    from retention_assets.model.tracking import champion_version, version_record
     from retention_assets.profiles import build_profile
+    from retention_assets.publication.generations import read_release
 
     settings = make_settings()
     command = [sys.executable, "-m", "retention_assets.cli", "quickstart", "--settings",
@@ -70,6 +71,11 @@ def test_two_quickstarts_on_one_data_directory_run_in_turn(make_settings, tmp_pa
     assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
     waited = [out for out, _ in outputs if "is using" in out and "waiting for it to finish" in out]
     assert len(waited) == 1  # one ran, the other waited for it, then ran
-    scores = pd.read_parquet(settings.data_path / "tables" / "churn_scores.parquet")
-    champion = champion_version(build_profile(settings.data_path).tracking())
-    assert set(scores["model_version"]) == {champion}
+    release = read_release(settings.data_path)
+    tracking = build_profile(settings.data_path).tracking()
+    scores = pd.read_parquet(release.tables["churn_scores"])
+    # the published scores come from the published champion, trained on data as of the published features
+    assert set(scores["model_version"]) == {release.model_version} == {champion_version(tracking)}
+    trained_as_of, _ = version_record(tracking, release.model_version)
+    assert trained_as_of == release.as_of
+    assert release.previous is not None  # both published, in turn

@@ -72,7 +72,7 @@ def build_release_asset(settings: Settings, upstream: list[dg.AssetKey]) -> dg.A
                                           as_of=as_of.isoformat(), tables=list(PUBLISHED_TABLES),
                                           feast=feast.staged(run_id), decision=decision, trained_version=trained)
                 record_cohort(engine, SCORES, settings.data_path, as_of)
-            compute.guard.recover(run_id, context.log)  # the generation before the replaced one goes now
+            compute.guard.recover(run_id, context.log, context.instance)  # the generation before the replaced one goes now
         context.log.info(f"published generation {release.generation}: model version {release.model_version}, "
                          f"as of {release.as_of} (replacing {release.previous or 'nothing'})")
         return dg.MaterializeResult(metadata={

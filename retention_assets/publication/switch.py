@@ -10,13 +10,16 @@ candidate. A kill between 3 and 4 leaves the new release in force; recovery fini
 
 Recovery runs under the data directory's run lock, so no other run is live: every generation but the
 published one, the one it replaced and the current run's is removed (with its Feast project in a
-shared registry or Redis), every candidate version of a run that never published is deleted (it can
-never be promoted), and MLflow runs left RUNNING by a killed process are ended as KILLED.
+shared registry or Redis), every candidate version of a run that failed or was killed is deleted (it
+can never be promoted; a candidate of a run that succeeded without publishing, such as a run of
+`churn_model` alone, stays for a later run's gate to judge), and MLflow runs left RUNNING by a killed
+process are ended as KILLED.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,9 +119,11 @@ def _shared(layout: FeastLayout) -> bool:
     return layout.registry is not None or layout.online_store.get("type") != "sqlite"
 
 
-def recover(data_dir: Path, tracking: TrackingConfig, layout: FeastLayout, current_run: str | None = None) -> Recovery:
+def recover(data_dir: Path, tracking: TrackingConfig, layout: FeastLayout, current_run: str | None = None,
+            succeeded: Callable[[str], bool] = lambda run_id: False) -> Recovery:
     """Undo or finish what earlier runs left (see the module docstring). Call it only while holding the
-    data directory's run lock; `current_run`'s own generation, versions and MLflow runs are left alone."""
+    data directory's run lock; `current_run`'s own generation, versions and MLflow runs are left alone.
+    `succeeded` says whether a Dagster run ended successfully (a killed run never did)."""
     done = Recovery()
     release = read_release(data_dir)
     current = generation_id(current_run) if current_run else None
@@ -132,7 +137,7 @@ def recover(data_dir: Path, tracking: TrackingConfig, layout: FeastLayout, curre
         shutil.rmtree(directory, ignore_errors=True)
         done.removed_generations.append(generation)
     if store_exists(tracking):
-        _recover_registry(tracking, release, current_run, done)
+        _recover_registry(tracking, release, current_run, succeeded, done)
     if current_run:
         marker = generations_root(data_dir) / RECOVERED_MARKER
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -147,11 +152,14 @@ def recovered_for(data_dir: Path, run_id: str) -> bool:
 
 
 def _recover_registry(tracking: TrackingConfig, release: Release | None, current_run: str | None,
-                      done: Recovery) -> None:
+                      succeeded: Callable[[str], bool], done: Recovery) -> None:
     for version in version_states(tracking):
         if version.state != CANDIDATE or (current_run and version.dagster_run_id == current_run):
             continue
-        if release is not None and version.dagster_run_id == release.run_id:
+        published = release is not None and version.dagster_run_id == release.run_id
+        if not published and version.dagster_run_id and succeeded(version.dagster_run_id):
+            continue  # a run that succeeded without publishing: a later run's gate may judge it
+        if published:
             state = CHAMPION_STATE if version.version == release.model_version else REJECTED
             set_version_state(tracking, version.version, state)
             done.finished_versions.append(version.version)

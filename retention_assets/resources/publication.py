@@ -41,16 +41,20 @@ class RunGuard(dg.ConfigurableResource):
             f"another run (pid {pid}) is using {self.data_dir}; waiting for it to finish")))
         self._stack = stack
         try:
-            self.recover(run.run_id, context.log)
+            self.recover(run.run_id, context.log, context.instance)
         except BaseException:
             stack.close()
             raise
 
-    def recover(self, run_id: str | None, log=None):
-        """Undo what earlier runs left (call it holding the run lock)."""
+    def recover(self, run_id: str | None, log=None, instance: dg.DagsterInstance | None = None):
+        """Undo what earlier runs left (call it holding the run lock); `instance` says which runs succeeded."""
         from retention_assets.publication.switch import recover
 
-        done = recover(Path(self.data_dir), self.tracking.config(), self.feast.layout(), run_id)
+        def succeeded(other: str) -> bool:
+            record = instance.get_run_by_id(other) if instance is not None else None
+            return record is not None and record.status == dg.DagsterRunStatus.SUCCESS
+
+        done = recover(Path(self.data_dir), self.tracking.config(), self.feast.layout(), run_id, succeeded)
         if done.changed and log is not None:
             log.info(f"recovered the data directory: {done.describe()}")
         return done

@@ -37,14 +37,12 @@ def test_a_better_challenger_takes_the_alias_and_a_worse_one_does_not(make_setti
     assert champion(settings) == "1"
 
 
-def test_a_challenger_beating_a_weak_champion_is_promoted(make_settings):
-    import shutil
-
-    settings = make_settings()
-    assert run_refresh(settings).success  # writes the findings
-    findings = {p.name: p.read_bytes() for p in settings.findings_path.glob("*.yaml")}
-    shutil.rmtree(settings.data_path)  # start again with the same findings, transactions left out
-    settings.findings_path.mkdir(parents=True)
+def test_a_challenger_beating_a_weak_champion_is_promoted(make_settings, tmp_path):
+    first = make_settings()
+    assert run_refresh(first).success  # writes the findings
+    findings = {p.name: p.read_bytes() for p in first.findings_path.glob("*.yaml")}
+    settings = make_settings(directory=tmp_path / "again")  # a new data directory with the same findings,
+    settings.findings_path.mkdir(parents=True)  # transactions left out
     for name, body in findings.items():
         (settings.findings_path / name).write_bytes(body)
     select_transactions(settings, False)

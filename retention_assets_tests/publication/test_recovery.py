@@ -104,3 +104,12 @@ def test_a_store_that_does_not_exist_yet_is_not_created_by_recovery(tmp_path):
     done = recover(tmp_path / "data", tracking, LAYOUT)
     assert not done.changed
     assert not Path(tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_a_candidate_of_a_run_that_succeeded_without_publishing_stays_for_a_later_gate(left_behind):
+    data_dir, tracking, _ = left_behind
+    done = recover(data_dir, tracking, LAYOUT, succeeded=lambda run_id: run_id == KILLED_RUN)
+
+    assert done.deleted_versions == []
+    assert [(v.version, v.state) for v in version_states(tracking)] == [("1", CHAMPION_STATE), ("2", CANDIDATE)]
+    assert champion_version(tracking) == "1"  # still the release's: only a published run moves it
