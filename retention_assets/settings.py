@@ -107,6 +107,13 @@ class EntitySettings(SourceSettings):
     )
     order_by: str | None = None
     outlier_iqr_multiplier: float = Field(default=3.0, gt=0)
+    key_normalization: Literal["none", "trim", "trim_lower", "number"] = Field(
+        default="none",
+        description="How the entity key is written before any comparison, in the entity table and every event "
+        "source alike (raw logs how many keys it changed): none (as written, compared as text); trim (surrounding "
+        "whitespace removed); trim_lower (trimmed and lower-cased); number (trimmed, and ids that are whole "
+        "numbers written one way: '00017', '+17', '17.0' and '17' all become '17').",
+    )
 
 
 class EventSettings(SourceSettings):

@@ -9,8 +9,10 @@ shares, set per source in the settings:
 * covered customers: the share of the entity table's customers with at least one event.
 
 Below either, the source is rejected with the counts and the likely cause: the key normalisations
-(trimming, case, leading zeros, number formatting) under which the keys would match, with an example.
-Nothing is normalised silently; keys are compared as text, as every layer compares them.
+(trimming, case, leading zeros, number formatting) under which the keys would match, with an example
+and the setting that applies it. Nothing is normalised silently: keys are compared as text, as every
+layer compares them, after the normalisation the settings name (`entity.key_normalization`, applied
+by the raw layer to every source and logged), and none by default.
 """
 
 from __future__ import annotations
@@ -50,17 +52,47 @@ class KeyRule:
     min_matched_events: float
     min_entities_with_events: float
     settings_prefix: str  # e.g. "events.transactions", where the user changes the thresholds
+    normalization: str = "none"  # entity.key_normalization, already applied to the entity table's keys
+
+    @property
+    def normalization_label(self) -> str:
+        return "written" if self.normalization == "none" else f"normalised by {KEY_NORMALIZATION_SETTING}: " \
+                                                              f"{self.normalization}"
 
 
-def _normalisations(dialect) -> dict[str, str]:
-    """Key normalisations a user may have meant, as SQL templates over `{k}` (a text expression)."""
-    digits = dialect.matches("{k}", r"^\s*[+-]?[0-9]+(\.0*)?\s*$")
-    return {
-        "surrounding whitespace": "trim({k})",
-        "letter case": "lower(trim({k}))",
-        "leading zeros or number formatting ('00017', '17.0' and '17' are one customer)":
-            f"CASE WHEN {digits} THEN {dialect.as_string(dialect.as_double('trim({k})'))} ELSE trim({{k}}) END",
-    }
+KEY_NORMALIZATION_SETTING = "entity.key_normalization"
+
+
+def normalization_template(dialect, normalization: str) -> str:
+    """The SQL template over `{k}` (a text expression) of an `entity.key_normalization` value."""
+    if normalization == "none":
+        return "{k}"
+    if normalization == "trim":
+        return "trim({k})"
+    if normalization == "trim_lower":
+        return "lower(trim({k}))"
+    if normalization == "number":
+        whole = dialect.matches("trim({k})", r"^[+]?[0-9]+(\.0*)?$")
+        digits = "split_part(TRIM(LEADING '+' FROM trim({k})), '.', 1)"
+        return f"CASE WHEN {whole} THEN coalesce(nullif(TRIM(LEADING '0' FROM {digits}), ''), '0') ELSE trim({{k}}) END"
+    raise ValueError(f"{KEY_NORMALIZATION_SETTING}: {normalization!r} is not one of none, trim, trim_lower, number")
+
+
+def normalize_key(dialect, normalization: str, text_expr: str) -> str:
+    """`text_expr` (a key as text) after the normalisation."""
+    return normalization_template(dialect, normalization).format(k=text_expr)
+
+
+_CAUSES = {  # what each normalisation undoes, in the order they are tried
+    "trim": "surrounding whitespace",
+    "trim_lower": "letter case",
+    "number": "leading zeros or number formatting ('00017', '17.0' and '17' are one customer)",
+}
+
+
+def _normalisations(dialect) -> dict[str, tuple[str, str]]:
+    """Key normalisations a user may have meant: cause -> (setting value, SQL template over `{k}`)."""
+    return {cause: (value, normalization_template(dialect, value)) for value, cause in _CAUSES.items()}
 
 
 def _keys(dialect, normalise: str, event_key: str, entity_key: str) -> tuple[str, str]:
@@ -93,7 +125,7 @@ def likely_causes(engine: Engine, events: str, event_key: str, entity: str, enti
     raw_event, raw_entity = _keys(d, "{k}", event_key, entity_key)
     causes = []
     best = coverage.matched_share
-    for cause, template in _normalisations(d).items():
+    for cause, (setting, template) in _normalisations(d).items():
         fixed = key_coverage(engine, events, event_key, entity, entity_key, template)
         if fixed.matched_share < best + 0.1:
             continue
@@ -102,14 +134,16 @@ def likely_causes(engine: Engine, events: str, event_key: str, entity: str, enti
         example = engine.rows(f"SELECT {raw_event}, {raw_entity} FROM {events} e JOIN {entity} c "
                               f"ON {event_k} = {entity_k} WHERE {raw_event} <> {raw_entity} LIMIT 1")
         pair = f" (e.g. {example[0][0]!r} here, {example[0][1]!r} in the entity table)" if example else ""
-        causes.append(f"the keys differ by {cause}: {fixed.matched_share:.1%} of the events would match{pair}")
+        causes.append(f"the keys differ by {cause}: {fixed.matched_share:.1%} of the events would match{pair} "
+                      f"with {KEY_NORMALIZATION_SETTING}: {setting}")
     return causes
 
 
 def check_key_coverage(engine: Engine, events: str, event_key: str, path: str | Path, rule: KeyRule) -> KeyCoverage:
     """Raise DataValidationError naming the file, the key column, the counts and the likely cause when the
     source misses either share of `rule`; else the coverage, for the asset's metadata."""
-    coverage = key_coverage(engine, events, event_key, rule.entity, rule.entity_key)
+    coverage = key_coverage(engine, events, event_key, rule.entity, rule.entity_key,
+                            normalization_template(engine.dialect, rule.normalization))
     problems = []
     if coverage.matched_share < rule.min_matched_events:
         problems.append(f"only {coverage.matched_events:,} of {coverage.events:,} events "
@@ -122,7 +156,7 @@ def check_key_coverage(engine: Engine, events: str, event_key: str, path: str | 
                         f"{rule.min_entities_with_events:.0%}, {rule.settings_prefix}.min_entities_with_events)")
     if problems:
         causes = likely_causes(engine, events, event_key, rule.entity, rule.entity_key, coverage)
-        cause = ("; likely cause: " + "; ".join(causes) + " (fix the file or the entity table: keys are compared "
-                 "as written)") if causes else ""
+        cause = ("; likely cause: " + "; ".join(causes) + " (fix the file or the entity table, or set that "
+                 f"normalisation: keys are compared as {rule.normalization_label})") if causes else ""
         raise DataValidationError(path, "; ".join(problems) + cause, column=event_key)
     return coverage

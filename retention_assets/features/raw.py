@@ -20,7 +20,13 @@ from pathlib import Path
 from retention_assets.core.columns import SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.base import NUMERIC_KINDS, Engine
-from retention_assets.features.coverage import KeyCoverage, KeyRule, check_key_coverage
+from retention_assets.features.coverage import (
+    KEY_NORMALIZATION_SETTING,
+    KeyCoverage,
+    KeyRule,
+    check_key_coverage,
+    normalize_key,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class SourceSpec:
     reject_negative_by_default: bool = False  # event sources: negative numbers need an explicit "allow"
     settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
     max_other_columns: int | None = None  # beyond this many undeclared columns, only declared ones are read
+    key_normalization: str = "none"  # entity.key_normalization, the same for every source
 
 
 @dataclass
@@ -275,8 +282,9 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
     strings = [*spec.string_columns, *(c for c in others if c not in inferred)]
 
     key = q(spec.entity_key)
+    canonical = normalize_key(d, spec.key_normalization, d.as_string(key))  # the key as every layer compares it
     checks: list[tuple[str, str, str]] = [(f"{key} IS NULL", spec.entity_key, "the entity key is empty")]
-    typed = [f"{d.as_string(key)} AS {key}"]
+    typed = [f"{canonical} AS {key}"]
     event_time = None
     for column in spec.timestamp_columns:
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
@@ -315,11 +323,11 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
         raise DataValidationError.combined(errors)
 
     duplicate_rows = engine.scalar(
-        f"SELECT count(*) - count(DISTINCT {d.as_string(key)}) FROM {relation}"
+        f"SELECT count(*) - count(DISTINCT {canonical}) FROM {relation}"
     ) if spec.unique_key or not spec.timestamp_columns else 0  # entity tables only
     if spec.unique_key and duplicate_rows:
         rows, values = _offending_rows(
-            engine, relation, f"{d.as_string(key)} IN (SELECT {d.as_string(key)} FROM {relation} "
+            engine, relation, f"{canonical} IN (SELECT {canonical} FROM {relation} "
             f"GROUP BY 1 HAVING count(*) > 1)", spec.entity_key, limit=10,
         )
         raise DataValidationError(
@@ -353,6 +361,10 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
                            f"(values without an offset read as {spec.naive_timezone})")
     if kinds[spec.entity_key] != "string":
         repairs.append(f"{spec.entity_key}: {kinds[spec.entity_key]} keys compared as text")
+    if spec.key_normalization != "none":
+        changed = engine.scalar(f"SELECT count(*) FROM {relation} WHERE {canonical} <> {d.as_string(key)}")
+        repairs.append(f"{spec.entity_key}: {changed:,} key(s) rewritten by {KEY_NORMALIZATION_SETTING}: "
+                       f"{spec.key_normalization}")
     span = None
     if spec.timestamp_columns:
         ts = q(spec.timestamp_columns[0])
@@ -415,6 +427,7 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             row_numbers=True,
             settings_prefix="entity",
             max_other_columns=entity.max_undeclared_columns,
+            key_normalization=entity.key_normalization,
         )
     }
     for name, event in settings.events.items():
@@ -433,6 +446,7 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             latest_allowed=settings.timeline.as_of if settings.timeline.as_of != "auto" else None,
             future_gap_days=settings.timeline.future_gap_days,
             settings_prefix=f"events.{name}",
+            key_normalization=entity.key_normalization,
         )
     return specs
 
@@ -443,7 +457,8 @@ def key_rules(settings, entity_table: str, engine: Engine) -> dict[str, KeyRule]
     return {
         name: KeyRule(entity=engine.relation(entity_table), entity_key=entity.entity_key,
                       entity_path=str(settings.resolve(entity.path)), min_matched_events=event.min_matched_events,
-                      min_entities_with_events=event.min_entities_with_events, settings_prefix=f"events.{name}")
+                      min_entities_with_events=event.min_entities_with_events, settings_prefix=f"events.{name}",
+                      normalization=entity.key_normalization)
         for name, event in settings.events.items()
     }
 

@@ -113,3 +113,65 @@ def test_a_rejected_event_file_never_replaces_the_stored_table(engine, tmp_path)
     with pytest.raises(DataValidationError, match="leading zeros"):
         validate_and_write(engine, spec, "raw_tx", r)
     assert engine.path("raw_tx").read_bytes() == before
+
+
+def _normalized(engine: DuckDBEngine, normalization: str, keys: list[str]) -> list[str]:
+    from retention_assets.features.coverage import normalize_key
+
+    with engine.registered("keys", pd.DataFrame({"k": keys})) as relation:
+        sql = f"SELECT {normalize_key(engine.dialect, normalization, 'k')} FROM {relation}"
+        return [row[0] for row in engine.rows(sql)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**15), st.integers(0, 4), st.booleans(), st.sampled_from(["", ".", ".0", ".000"]),
+       st.sampled_from(["", " ", "  "]))
+def test_number_normalization_writes_every_spelling_of_a_whole_number_one_way(engine, n, zeros, plus, point, pad):
+    spelled = f"{pad}{'+' if plus else ''}{'0' * zeros}{n}{point}{pad}"
+    assert _normalized(engine, "number", [spelled]) == [str(n)]
+
+
+def test_normalizations_leave_what_they_do_not_name_alone(engine):
+    keys = [" C17 ", "c17", "017", "17.5", "A-0017"]
+    assert _normalized(engine, "none", keys) == keys
+    assert _normalized(engine, "trim", keys) == ["C17", "c17", "017", "17.5", "A-0017"]
+    assert _normalized(engine, "trim_lower", keys) == ["c17", "c17", "017", "17.5", "a-0017"]
+    assert _normalized(engine, "number", keys) == ["C17", "c17", "17", "17.5", "A-0017"]  # only whole numbers
+
+
+def test_the_message_names_the_setting_that_would_match_the_keys(engine):
+    r = rule(engine, CUSTOMERS)
+    with pytest.raises(DataValidationError, match="with entity.key_normalization: number") as raised:
+        check_key_coverage(engine, events_relation(engine, [f"{i:05d}" for i in range(1, 21)]), "customer_id",
+                           "tx.csv", r)
+    assert "keys are compared as written" in str(raised.value)
+
+
+def test_a_declared_normalization_is_applied_to_every_source_and_logged(engine, tmp_path):
+    """entity.key_normalization: number makes '00017' events and '17' customers one customer: the stored keys
+    are canonical in both tables, the coverage passes, and raw says how many keys it rewrote."""
+    customers = SourceSpec(name="customers", path=tmp_path / "customers.csv", file_format="csv",
+                           entity_key="customer_id", unique_key=True, key_normalization="number")
+    pd.DataFrame({"customer_id": [str(i) for i in range(1, 20)] + ["+020"]}).to_csv(customers.path, index=False)
+    entity_report = validate_and_write(engine, customers, "raw_customers_norm")
+    assert entity_report.repairs == ["customer_id: 1 key(s) rewritten by entity.key_normalization: number"]
+    tx = SourceSpec(name="transactions", path=tmp_path / "tx.csv", file_format="csv", entity_key="customer_id",
+                    timestamp_columns=("ts",), key_normalization="number")
+    pd.DataFrame({"customer_id": [f"{i:05d}" for i in range(1, 21)],
+                  "ts": ["2026-01-01T00:00:00Z"] * 20}).to_csv(tx.path, index=False)
+    r = KeyRule(entity=engine.relation("raw_customers_norm"), entity_key="customer_id", entity_path="customers.csv",
+                min_matched_events=0.5, min_entities_with_events=0.1, settings_prefix="events.transactions",
+                normalization="number")
+    report = validate_and_write(engine, tx, "raw_tx_norm", r)
+    assert report.key_coverage.matched_share == 1.0 and report.key_coverage.covered_share == 1.0
+    assert "customer_id: 20 key(s) rewritten by entity.key_normalization: number" in report.repairs
+    stored = engine.frame(f"SELECT customer_id FROM {engine.relation('raw_tx_norm')}")["customer_id"].tolist()
+    assert stored == [str(i) for i in range(1, 21)]
+
+
+def test_a_normalization_that_merges_two_customers_is_a_duplicate_key(engine, tmp_path):
+    spec = SourceSpec(name="customers", path=tmp_path / "dup.csv", file_format="csv", entity_key="customer_id",
+                      unique_key=True, key_normalization="trim_lower")
+    pd.DataFrame({"customer_id": ["C1", "c1 ", "C2"]}).to_csv(spec.path, index=False)
+    with pytest.raises(DataValidationError, match="1 duplicate entity key row"):
+        validate_and_write(engine, spec, "raw_dup")
