@@ -298,7 +298,8 @@ def checkout(ref: str, into: Path) -> Code:
 
     subprocess.run(["git", "worktree", "add", "--detach", str(into), ref], cwd=PROJECT_DIR, check=True,
                    capture_output=True)
-    return Code(f"git {ref}", into, legacy=True)
+    profiles = into / "retention_assets" / "profiles.py"  # code before the engine issue chose its executor per run
+    return Code(f"git {ref}", into, legacy=not profiles.exists() or "EXECUTOR_ENV_VAR" not in profiles.read_text())
 
 
 def remove_checkout(path: Path) -> None:

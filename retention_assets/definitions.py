@@ -23,7 +23,7 @@ from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
 from retention_assets.profiles import ServiceProfile, build_profile
-from retention_assets.resources.compute import DuckDBEngineResource
+from retention_assets.resources.compute import DuckDBEngineResource, SparkEngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.publication import RunGuard
 from retention_assets.resources.storage import AtomicFileIOManager
@@ -56,10 +56,14 @@ def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, ob
     feast = FeatureStoreResource(project=profile.feast_project, data_dir=str(settings.data_path),
                                  registry=profile.feast_registry, online_store=profile.feast_online_store)
     guard = RunGuard(data_dir=str(settings.data_path), tracking=tracking, feast=feast)
+    if profile.engine == "spark":
+        compute = SparkEngineResource(tables_dir=str(tables), remote=profile.spark_remote, guard=guard)
+    else:
+        compute = DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp"),
+                                       guard=guard)
     return {
         "io_manager": AtomicFileIOManager(base_dir=str(tables)),
-        "compute": DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp"),
-                                        guard=guard),
+        "compute": compute,
         "tracking": tracking,
         "feast": feast,
     }

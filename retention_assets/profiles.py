@@ -40,12 +40,19 @@ PRODUCTION_DAGSTER_HOME = Path(__file__).resolve().parent.parent / "deploy" / "p
 
 EXECUTOR_ENV_VAR = "RETENTION_EXECUTOR"
 EXECUTORS = ("in_process", "multiprocess")
+ENGINE_ENV_VAR = "RETENTION_ENGINE"
+ENGINES = ("duckdb", "spark")
+SPARK_REMOTE_ENV_VAR = "RETENTION_SPARK_REMOTE"  # sc://host:port; unset: an embedded Sail server
 
 
 class ServiceProfile(BaseModel):
     name: Literal["local", "production"]
-    engine: Literal["duckdb"] = "duckdb"
-    table_format: Literal["parquet"] = "parquet"
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_remote: str | None = None
+
+    @property
+    def table_format(self) -> str:
+        return "delta" if self.engine == "spark" else "parquet"
     executor: Literal["in_process", "multiprocess"] = "in_process"
     mlflow_tracking_uri: str
     mlflow_artifact_location: str
@@ -87,21 +94,31 @@ def executor_name() -> str:
     return chosen
 
 
+def engine_name() -> str:
+    """Which engine runs the set-based layers: DuckDB (default) or Spark through Spark Connect
+    (`RETENTION_ENGINE=spark`, at `RETENTION_SPARK_REMOTE` or on an embedded Sail server)."""
+    chosen = os.environ.get(ENGINE_ENV_VAR) or "duckdb"
+    if chosen not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV_VAR}={chosen!r} is not an engine; choose one of {', '.join(ENGINES)}")
+    return chosen
+
+
 def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
     """The endpoints of a profile for a project whose outputs live in `data_path`."""
     chosen = profile_name(name)
     executor = executor_name()
+    engine = {"engine": engine_name(), "spark_remote": os.environ.get(SPARK_REMOTE_ENV_VAR) or None}
     artifacts = (data_path / "mlflow" / "artifacts").as_uri()
     project = os.environ.get("RETENTION_FEAST_PROJECT", "retention")
     if chosen == "local":
         return ServiceProfile(
-            name="local", executor=executor, mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
+            name="local", executor=executor, **engine, mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_location=artifacts, feast_project=project, feast_registry=None,
             feast_online_store={"type": "sqlite"},
         )
     server = postgres_server()
     return ServiceProfile(
-        name="production", executor=executor,
+        name="production", executor=executor, **engine,
         mlflow_tracking_uri=f"{server}/{os.environ.get('RETENTION_MLFLOW_DB', 'retention_mlflow')}",
         mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS", artifacts),
         feast_project=project,

@@ -49,3 +49,16 @@ def make_settings(tmp_path, small_sample) -> Callable[..., Settings]:
         return load_settings(write_settings(directory, paths or small_sample, **overrides))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sail_remote():
+    """A Sail Spark Connect server for the session (a real Spark engine in Rust, with native Delta Lake):
+    its `sc://` URL. Started in this process; stopped at the end."""
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    _, port = server.listening_address
+    yield f"sc://127.0.0.1:{port}"
+    server.stop()

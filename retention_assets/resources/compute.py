@@ -47,3 +47,21 @@ class DuckDBEngineResource(EngineResource):
 
         return DuckDBEngine(self.tables_dir, memory_limit=self.memory_limit, threads=self.threads,
                             temp_dir=self.temp_dir)
+
+
+class SparkEngineResource(EngineResource):
+    """Spark SQL over Delta tables in `tables_dir`, through Spark Connect: `remote` is the server's
+    `sc://host:port` URL (a Databricks cluster through Databricks Connect, or any Spark Connect server);
+    without one, an embedded Sail server is started in this process and reused by every step."""
+
+    tables_dir: str
+    remote: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "spark"
+
+    def engine(self):
+        from retention_assets.engine.spark_engine import SparkEngine, embedded_server
+
+        return SparkEngine(self.tables_dir, remote=self.remote or embedded_server())

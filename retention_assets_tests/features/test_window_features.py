@@ -28,8 +28,18 @@ SPEC = EventFeatureSpec(
 )
 
 
-def run(events: pd.DataFrame, customers: list[str], snapshots: list[datetime], windows=WINDOWS, categorical=()):
-    with tempfile.TemporaryDirectory() as tables, DuckDBEngine(tables) as engine:
+def engine_for(remote: str | None, tables: str):
+    """DuckDB, or the Spark engine on the Sail server at `remote`."""
+    if remote is None:
+        return DuckDBEngine(tables)
+    from retention_assets.engine.spark_engine import SparkEngine
+
+    return SparkEngine(tables, remote=remote)
+
+
+def run(events: pd.DataFrame, customers: list[str], snapshots: list[datetime], windows=WINDOWS, categorical=(),
+        remote: str | None = None):
+    with tempfile.TemporaryDirectory() as tables, engine_for(remote, tables) as engine:
         with engine.registered("events_df", events) as ev, \
                 engine.registered("entity_df", pd.DataFrame({"cid": customers})) as entity:
             written = write_window_tables(
@@ -164,15 +174,29 @@ def reference(rows, customers, snapshots, windows):
     return out
 
 
+WINDOW_SETS = st.sampled_from([["24h", "7d"], ["7d", "30d", "all_time"], ["24h", "all_time"]])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(event_rows, snapshot_offsets, st.sampled_from([["24h", "7d"], ["7d", "30d", "all_time"], ["24h", "all_time"]]))
+@given(event_rows, snapshot_offsets, WINDOW_SETS)
 def test_sql_matches_python_reference(raw_rows, snap_offsets, window_names):
+    check_against_reference(raw_rows, snap_offsets, window_names)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_rows, snapshot_offsets, WINDOW_SETS)
+def test_sql_matches_python_reference_on_spark(sail_remote, raw_rows, snap_offsets, window_names):
+    """The same definition, the same SQL in the SPARK dialect, run by Sail over Delta tables."""
+    check_against_reference(raw_rows, snap_offsets, window_names, remote=sail_remote)
+
+
+def check_against_reference(raw_rows, snap_offsets, window_names, remote: str | None = None):
     windows = parse_windows(window_names)
     rows = [(c, BASE + o * HOUR, float(a)) for c, o, a in raw_rows]
     snapshots = sorted(BASE + o * HOUR for o in snap_offsets)
     customers = ["a", "b", "c", "d"]
     frame = events_frame(rows) if rows else events_frame([("z", BASE, 0.0)]).iloc[:0]
-    frames = run(frame, customers, snapshots, windows)
+    frames = run(frame, customers, snapshots, windows, remote=remote)
     expected = reference(rows, customers, snapshots, windows)
     for (customer, snap, window), stats in expected.items():
         for column, want in stats.items():

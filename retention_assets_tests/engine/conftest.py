@@ -1,0 +1,20 @@
+"""Both engines for contract tests: DuckDB in process, and Spark through a Spark Connect session on Sail."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def any_engine(request, tmp_path):
+    """Each engine over its own table store (use as the engine under test)."""
+    if request.param == "duckdb":
+        from retention_assets.engine.duckdb_engine import DuckDBEngine
+
+        with DuckDBEngine(tmp_path / "tables", memory_limit="1GB") as engine:
+            yield engine
+    else:
+        from retention_assets.engine.spark_engine import SparkEngine
+
+        with SparkEngine(tmp_path / "tables", remote=request.getfixturevalue("sail_remote")) as engine:
+            yield engine
