@@ -159,6 +159,9 @@ class SparkEngine(Engine):
         return list(zip(*columns)) if columns else []
 
     def batches(self, sql: str, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The result in batches of `rows`. The result is fetched whole first (Spark Connect's Arrow
+        stream is not exposed batch by batch), so memory is bounded by the result, not the batch: what
+        streams through Python at scale (batch scoring) belongs in a Spark-side step on this engine."""
         yield from self.query(sql).to_batches(max_chunksize=rows)
 
     # ----------------------------------------------------------------------------------------------
