@@ -53,6 +53,7 @@ class SparkEngine(Engine):
         self.scratch_dir = Path(scratch_dir or self.tables_dir.parent / ".spark_scratch").resolve()
         self._remote = remote
         self._session = session
+        self._owned = False
         self._views = 0
         self.read_errors = _read_errors()
 
@@ -61,12 +62,21 @@ class SparkEngine(Engine):
         if self._session is None:
             from pyspark.sql import SparkSession
 
-            self._session = SparkSession.builder.remote(self._remote).getOrCreate()
+            # A session of its own (its temporary views are this engine's), stopped by close().
+            self._session = SparkSession.builder.remote(self._remote).create()
+            self._owned = True
             self._session.conf.set("spark.sql.session.timeZone", "UTC")
         return self._session
 
     def close(self) -> None:
-        self._session = None  # the session belongs to the server (or the job); views end with it
+        """Stop the session this engine opened (a session handed in belongs to its owner, e.g. a job).
+        A client left open would try to reach its server again when the interpreter exits."""
+        if self._session is not None and self._owned:
+            try:
+                self._session.stop()
+            except Exception:  # noqa: BLE001 - the server may be gone already; nothing is left to release
+                pass
+        self._session = None
 
     # ----------------------------------------------------------------------------------------------
 
