@@ -74,7 +74,7 @@ class SparkEngine(Engine):
         if self._session is not None and self._owned:
             try:
                 self._session.stop()
-            except Exception:  # noqa: BLE001 - the server may be gone already; nothing is left to release
+            except Exception:  # noqa: BLE001, S110 - the server may be gone already; nothing is left to release
                 pass
         self._session = None
 

@@ -45,14 +45,11 @@ from retention_assets.publication.generations import (
     generation_dir,
     generation_id,
     generations,
-    generations_root,
     is_staged,
     read_release,
     write_release,
 )
 from retention_assets.publication.staging import ONLINE
-
-RECOVERED_MARKER = ".recovered_by"
 
 
 class PublicationError(RuntimeError):
@@ -138,17 +135,7 @@ def recover(data_dir: Path, tracking: TrackingConfig, layout: FeastLayout, curre
         done.removed_generations.append(generation)
     if store_exists(tracking):
         _recover_registry(tracking, release, current_run, succeeded, done)
-    if current_run:
-        marker = generations_root(data_dir) / RECOVERED_MARKER
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(current_run)
     return done
-
-
-def recovered_for(data_dir: Path, run_id: str) -> bool:
-    """Whether this run has recovered already (steps in their own processes each set up the guard)."""
-    marker = generations_root(data_dir) / RECOVERED_MARKER
-    return marker.exists() and marker.read_text() == run_id
 
 
 def _recover_registry(tracking: TrackingConfig, release: Release | None, current_run: str | None,
