@@ -110,8 +110,8 @@ class Published:
 
 
 def stage_offline(config: FeastConfig, engine: Engine, table: str, key: str, timestamp: str) -> Published:
-    """Give a generation's repository its offline source (a snapshot of the engine's `table`, never
-    copied through Python) and apply the entity, source and view to its registry."""
+    """Give a generation's repository its offline source (the engine's snapshot of `table`: a hard link
+    on DuckDB) and apply the entity, source and view to its registry."""
     rows = engine.snapshot(table, config.source_path)
     kinds = engine.column_kinds(engine.file_relation(config.source_path, "parquet"))
     features = {c: k for c, k in kinds.items() if c not in (key, timestamp)}
