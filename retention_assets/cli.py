@@ -44,13 +44,6 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def step_failure_messages(result) -> dict[str, str]:
-    """The user-facing message of each failed step of an in-process run."""
-    from retention_assets.assets.failures import step_failure_messages as messages
-
-    return messages(result.all_events)
-
-
 def _failure_messages(result) -> list[str]:
     from retention_assets.assets.failures import failure_sentences
 

@@ -51,9 +51,9 @@ def check_results(result) -> dict[str, bool]:
 
 
 def step_failures(result) -> dict[str, str]:
-    from retention_assets.cli import step_failure_messages
+    from retention_assets.assets.failures import step_failure_messages
 
-    return step_failure_messages(result)
+    return step_failure_messages(result.all_events)
 
 
 def published_feast(settings: Settings):

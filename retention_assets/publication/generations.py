@@ -16,7 +16,7 @@ files that cannot change under them. Nothing here imports Dagster, MLflow or Fea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,6 @@ class ChampionDecision:
     challenger_version: str
     promoted: bool
     reason: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
