@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "retention_assets"
 FRAMEWORK_FREE = ("core", "engine", "exploration", "features", "feature_store", "model", "monitoring", "publication",
-                  "sample")
+                  "sample", "steps")
 WIRING = sorted([*(PACKAGE / "assets").glob("*.py"), PACKAGE / "checks.py", PACKAGE / "automation.py"])
 SQL = re.compile(r"\b(SELECT|INSERT|GROUP BY|ORDER BY|JOIN|COPY)\b\s")
 STORAGE = re.compile(r"read_parquet|to_parquet|\.df\(\)|table_path|\.parquet\b")

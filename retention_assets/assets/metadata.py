@@ -53,3 +53,26 @@ def stored_table_metadata(engine, table: str, as_of: str | None = None, **extra:
         metadata["as_of"] = dg.MetadataValue.text(as_of)
     metadata.update(extra)
     return metadata
+
+
+def summary_metadata(summary, as_of: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Metadata of a table a step wrote (`retention_assets.steps.TableSummary`), wherever the step ran."""
+    import pandas as pd
+
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(summary.rows),
+        "dagster/column_schema": schema_metadata(summary.columns),
+        "preview": dg.MetadataValue.md(preview_markdown(pd.DataFrame(summary.preview, columns=list(summary.columns)),
+                                                        len(summary.columns))),
+        "table": dg.MetadataValue.path(summary.location),
+    }
+    if as_of:
+        metadata["as_of"] = dg.MetadataValue.text(as_of)
+    metadata.update(extra)
+    return metadata
+
+
+def log_step(context, report) -> None:
+    """What a step asked to be logged, on the run page."""
+    for entry in report.logs:
+        (context.log.warning if entry.level == "warning" else context.log.info)(entry.message)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from retention_assets.assets.failures import input_errors_as_failures
-from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.assets.metadata import log_step, summary_metadata
 from retention_assets.core.names import TIMELINE, raw_name
 from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
@@ -13,45 +13,33 @@ SOURCE_FINGERPRINT = "source_fingerprint"  # of the files this run read; the sou
 
 
 def _raw_asset(settings: Settings, source: str, description: str, table_kinds: set[str]) -> dg.AssetsDefinition:
-    entity_table = raw_name(settings.entity.name)
     is_event = source in settings.events
+    entity_table = raw_name(settings.entity.name)
 
     @dg.asset(name=raw_name(source), group_name=RAW_GROUP, description=description, kinds=table_kinds,
               deps=[entity_table] if is_event else None)
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.MaterializeResult:
-        from retention_assets.features.raw import key_rules, source_specs, validate_and_write
-
-        spec = source_specs(settings)[source]
-        with compute.engine() as engine:
-            with input_errors_as_failures():  # one clear sentence in the UI and the logs, not a traceback
-                rule = key_rules(settings, entity_table, engine)[source] if is_event else None
-                report = validate_and_write(engine, spec, raw_name(source), rule)
-            for repair in report.repairs:
-                context.log.info(f"{raw_name(source)} repair: {repair}")
-            metadata = stored_table_metadata(
-                engine, raw_name(source),
-                source_file=dg.MetadataValue.path(str(spec.path)),
-                repairs=dg.MetadataValue.json(report.repairs),
-            )
-        if report.time_span:
-            metadata["first_event"] = dg.MetadataValue.text(report.time_span[0])
-            metadata["last_event"] = dg.MetadataValue.text(report.time_span[1])
-        if report.duplicate_key_rows:
-            metadata["duplicate_key_rows"] = dg.MetadataValue.int(report.duplicate_key_rows)
-        if report.quarantine:
-            held = report.quarantine
-            context.log.warning(f"{raw_name(source)}: {held.rows:,} event(s) {held.reason}, i.e. after {held.after} "
-                                f"(latest {', '.join(held.examples)}), are quarantined in {held.table}")
-            metadata["quarantined_events"] = dg.MetadataValue.int(held.rows)
-            metadata["quarantined_after"] = dg.MetadataValue.text(held.after)
-        for column, n in report.negative_values.items():
-            context.log.info(f"{raw_name(source)}: {n:,} negative value(s) in {column} kept (negative_values: allow)")
-        if report.negative_values:
-            metadata["negative_values"] = dg.MetadataValue.json(report.negative_values)
-        if report.key_coverage:
-            coverage = report.key_coverage
-            metadata["events_with_customer"] = dg.MetadataValue.float(round(coverage.matched_share, 6))
-            metadata["customers_with_events"] = dg.MetadataValue.float(round(coverage.covered_share, 6))
+        with input_errors_as_failures():  # one clear sentence in the UI and the logs, not a traceback
+            report = compute.run_step(context, "raw", settings, source=source)
+        log_step(context, report)
+        values = report.values
+        metadata = summary_metadata(report.tables[raw_name(source)],
+                                    source_file=dg.MetadataValue.path(values["source_file"]),
+                                    repairs=dg.MetadataValue.json(values["repairs"]))
+        if values["time_span"]:
+            metadata["first_event"] = dg.MetadataValue.text(values["time_span"][0])
+            metadata["last_event"] = dg.MetadataValue.text(values["time_span"][1])
+        if values["duplicate_key_rows"]:
+            metadata["duplicate_key_rows"] = dg.MetadataValue.int(values["duplicate_key_rows"])
+        if values["quarantine"]:
+            metadata["quarantined_events"] = dg.MetadataValue.int(values["quarantine"]["rows"])
+            metadata["quarantined_after"] = dg.MetadataValue.text(values["quarantine"]["after"])
+        if values["negative_values"]:
+            metadata["negative_values"] = dg.MetadataValue.json(values["negative_values"])
+        if values["key_coverage"]:
+            coverage = values["key_coverage"]
+            metadata["events_with_customer"] = dg.MetadataValue.float(round(coverage["matched_share"], 6))
+            metadata["customers_with_events"] = dg.MetadataValue.float(round(coverage["covered_share"], 6))
         return dg.MaterializeResult(metadata=metadata)
 
     return _asset

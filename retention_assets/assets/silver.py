@@ -2,39 +2,27 @@
 
 import dagster as dg
 
-from retention_assets.assets.bronze_event import window_asset_names
-from retention_assets.assets.metadata import stored_table_metadata
-from retention_assets.core.names import BRONZE_ENTITY, SILVER, TIMELINE, text_name
+from retention_assets.assets.metadata import log_step, summary_metadata
+from retention_assets.core.names import BRONZE_ENTITY, SILVER, TIMELINE, silver_inputs
 from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
 
 
-def silver_inputs(settings: Settings) -> list[str]:
-    """The tables silver joins to the entity table, in column order: every window, then every text table."""
-    return window_asset_names(settings) + [text_name(s) for s in settings.events]
-
-
 def build_silver_asset(settings: Settings, table_kinds: set[str]) -> dg.AssetsDefinition:
     inputs = silver_inputs(settings)
-    entity = settings.entity
 
     @dg.asset(name=SILVER, group_name="silver", deps=[BRONZE_ENTITY, *inputs], ins={"timeline": dg.AssetIn(TIMELINE)},
               kinds=table_kinds,
               description="bronze_entity joined with every bronze_event window and text feature table on "
                           "(entity key, feature_timestamp); a join that would fan out is an error.")
-    def _asset(compute: EngineResource, timeline: dict) -> dg.MaterializeResult:
-        from retention_assets.core.timeline import Timeline
-        from retention_assets.features.silver import build_silver
-
-        tl = Timeline.from_dict(timeline)
-        with compute.engine() as engine:
-            info = build_silver(engine, entity_table=BRONZE_ENTITY, key=entity.entity_key, snapshots=list(tl.snapshots),
-                                inputs=inputs, date_columns=settings.entity_date_columns, target=SILVER)
-            return dg.MaterializeResult(metadata=stored_table_metadata(
-                engine, SILVER, as_of=tl.as_of.isoformat(),
-                customers=dg.MetadataValue.int(info.rows // len(tl.snapshots)),
-                snapshots=dg.MetadataValue.json([s.isoformat() for s in tl.snapshots]),
-                feature_count=dg.MetadataValue.int(len(info.columns) - 2),
-            ))
+    def _asset(context: dg.AssetExecutionContext, compute: EngineResource, timeline: dict) -> dg.MaterializeResult:
+        report = compute.run_step(context, "silver", settings, timeline=timeline)
+        log_step(context, report)
+        return dg.MaterializeResult(metadata=summary_metadata(
+            report.tables[SILVER], as_of=timeline["as_of"],
+            customers=dg.MetadataValue.int(report.values["customers"]),
+            snapshots=dg.MetadataValue.json([*timeline["cutoffs"], timeline["as_of"]]),
+            feature_count=dg.MetadataValue.int(report.values["feature_count"]),
+        ))
 
     return _asset

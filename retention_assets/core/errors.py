@@ -46,6 +46,16 @@ class DataValidationError(ValueError):
             text += ")"
         return text
 
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-safe data, to cross a process boundary (a remote step) and be raised again."""
+        return {"path": self.path, "problem": self.problem, "column": self.column, "rows": self.rows,
+                "examples": [v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+                             for v in self.examples]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataValidationError:
+        return cls(data["path"], data["problem"], data.get("column"), data.get("rows", ()), data.get("examples", ()))
+
     @classmethod
     def combined(cls, errors: Sequence[DataValidationError]) -> DataValidationError:
         """Every problem of one file in one error (one sentence per column), so a user fixes them all at once."""

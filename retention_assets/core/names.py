@@ -5,6 +5,7 @@ source and window), so some names are functions of a source or window name.
 """
 
 TIMELINE = "analysis_timeline"
+RELEASE = "published_release"
 MULTI_FINDINGS = "multi_dataset_findings"
 RECOMMENDATIONS = "recommendations"
 BRONZE_ENTITY = "bronze_entity"
@@ -37,4 +38,8 @@ def window_name(source: str, window: str) -> str:
 def text_name(source: str) -> str:
     return f"bronze_text_{source}"
 
-RELEASE = "published_release"
+
+
+def silver_inputs(settings) -> list[str]:
+    """The tables silver joins to the entity table, in column order: every window, then every text table."""
+    return [window_name(s, w) for s in settings.events for w in settings.windows] + [text_name(s) for s in settings.events]

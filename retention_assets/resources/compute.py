@@ -29,6 +29,14 @@ class EngineResource(dg.ConfigurableResource):
     def engine(self):
         """A new engine session (`retention_assets.engine.Engine`)."""
 
+    def run_step(self, context: dg.AssetExecutionContext, step: str, settings, **params):
+        """Run a set-based step (`retention_assets.steps.STEPS`) and return its `StepReport`. Here: in this
+        process on `engine()`; the Databricks variant submits it as a job through Dagster Pipes."""
+        from retention_assets.steps import StepRequest, run_step
+
+        with self.engine() as engine:
+            return run_step(engine, StepRequest.of(step, settings, **params))
+
 
 class DuckDBEngineResource(EngineResource):
     """DuckDB in process over Parquet tables in `tables_dir`; spills to `temp_dir` beyond `memory_limit`."""
