@@ -100,7 +100,7 @@ def _recover(settings, instance) -> None:
     from retention_assets.profiles import build_profile
 
     try:
-        guard = build_resources(settings, build_profile(settings.data_path))["compute"].guard
+        guard = build_resources(settings, build_profile(settings))["compute"].guard
         done = guard.recover(None, instance=instance)
     except Exception as exc:  # noqa: BLE001 - the next run recovers; the run's own failure is the news
         print(f"(cleaning up after the failed run did not finish: {exc}; the next run will)", file=sys.stderr)
@@ -115,7 +115,7 @@ def _record_outcome(settings, result) -> None:
     from retention_assets.model.tracking import champion_version
     from retention_assets.profiles import build_profile
 
-    tracking = build_profile(settings.data_path).tracking()
+    tracking = build_profile(settings).tracking()
     try:
         champion = champion_version(tracking)
     except Exception:  # noqa: BLE001 - no tracking store yet (the run failed before any model)
@@ -133,7 +133,7 @@ def _print_summary(settings, settings_path: str | None) -> None:
     from retention_assets.profiles import build_profile
     from retention_assets.publication.generations import require_release
 
-    services = build_profile(settings.data_path)
+    services = build_profile(settings)
     tables = settings.data_path / "tables"
     release = require_release(settings.data_path)
     model = joblib.load(tables / "churn_model.joblib")
@@ -214,13 +214,26 @@ def services(settings_path: str | None, profile: str | None) -> int:
     from retention_assets.profiles import build_profile, ensure_production_services
 
     settings = _select(settings_path, profile)
-    chosen = build_profile(settings.data_path)
+    chosen = build_profile(settings)
     if chosen.name != "production":
         print(f"profile {chosen.name}: MLflow {chosen.mlflow_tracking_uri}; Feast registry and SQLite online store "
               f"in each generation under {settings.data_path / 'generations'} (embedded, nothing to create)")
         return 0
     for name, endpoint in ensure_production_services(chosen).items():
         print(f"  {name:15}: {endpoint}")
+    return 0
+
+
+def databricks_deploy(code_root: str | None) -> int:
+    """Build the project's wheel and upload it with the Pipes entry point (to the databricks profile's
+    code root, RETENTION_DATABRICKS_CODE), using DATABRICKS_HOST and DATABRICKS_TOKEN (or OAuth)."""
+    from databricks.sdk import WorkspaceClient
+
+    from retention_assets.profiles import DatabricksCompute
+    from retention_assets.remote.deploy import deploy
+
+    target = deploy(WorkspaceClient(), code_root or DatabricksCompute.from_environment().code_root)
+    print(f"deployed {target.wheel} and {target.entry_point}")
     return 0
 
 
@@ -250,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("quickstart", aliases=["run"], help="materialize the whole asset graph")
     settings_help = f"settings file (default: ${SETTINGS_ENV_VAR}, else the embedded sample)"
-    profile_help = "services: local (embedded, default) or production (Postgres and Redis; see README)"
+    profile_help = ("services: local (embedded, default), production (Postgres and Redis) or databricks "
+                    "(Pipes jobs, Unity Catalog; see README)")
     run.add_argument("--settings", help=settings_help)
     run.add_argument("--profile", help=profile_help)
     score_cmd = commands.add_parser("score", help="score customers from the online store with the champion")
@@ -271,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     explore_cmd = commands.add_parser("explore", help="profile new files; write findings and a starter settings file")
     explore_cmd.add_argument("files", nargs="+")
     explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
+    deploy_cmd = commands.add_parser("databricks-deploy", help="upload the wheel and the Pipes entry point to the "
+                                                               "workspace in DATABRICKS_HOST")
+    deploy_cmd.add_argument("--code-root", help="dbfs:/... or /Volumes/... (default: $RETENTION_DATABRICKS_CODE, "
+                                                "else dbfs:/retention/code)")
     args = parser.parse_args(argv)
     from retention_assets.core.errors import DataValidationError
     from retention_assets.model.serving import ServingError
@@ -286,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_http(args.port, args.settings, args.profile)
         if args.command == "explore":
             return explore(args.files, args.out)
+        if args.command == "databricks-deploy":
+            return databricks_deploy(args.code_root)
         return write_sample(args.out, args.customers, args.events_per_customer, args.seed, args.period)
     except (SettingsError, DataValidationError, ServingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,8 +22,8 @@ from retention_assets.assets.release import build_release_asset
 from retention_assets.assets.silver import build_silver_asset
 from retention_assets.automation import build_automation
 from retention_assets.checks import build_checks
-from retention_assets.profiles import ServiceProfile, build_profile
-from retention_assets.resources.compute import DuckDBEngineResource, SparkEngineResource
+from retention_assets.profiles import SPARK_REMOTE_ENV_VAR, ServiceProfile, build_profile
+from retention_assets.resources.compute import DatabricksEngineResource, DuckDBEngineResource, SparkEngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.publication import RunGuard
 from retention_assets.resources.storage import AtomicFileIOManager
@@ -52,11 +52,15 @@ def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, ob
     """The engine and its tables, the small-object store, MLflow and Feast, as the profile says."""
     tables = settings.data_path / "tables"
     tracking = MlflowTracking(tracking_uri=profile.mlflow_tracking_uri,
-                              artifact_location=profile.mlflow_artifact_location)
+                              artifact_location=profile.mlflow_artifact_location,
+                              registered_model_name=profile.registered_model_name,
+                              registry_uri=profile.mlflow_registry_uri)
     feast = FeatureStoreResource(project=profile.feast_project, data_dir=str(settings.data_path),
                                  registry=profile.feast_registry, online_store=profile.feast_online_store)
     guard = RunGuard(data_dir=str(settings.data_path), tracking=tracking, feast=feast)
-    if profile.engine == "spark":
+    if profile.databricks is not None:
+        compute = databricks_compute(profile, guard)
+    elif profile.engine == "spark":
         compute = SparkEngineResource(tables_dir=str(tables), remote=profile.spark_remote, guard=guard)
     else:
         compute = DuckDBEngineResource(tables_dir=str(tables), temp_dir=str(settings.data_path / ".engine_tmp"),
@@ -69,8 +73,21 @@ def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, ob
     }
 
 
+def databricks_compute(profile: ServiceProfile, guard: RunGuard) -> DatabricksEngineResource:
+    """Pipes submissions to the workspace in DATABRICKS_HOST, credentials from the environment only."""
+    import os
+
+    token = dg.EnvVar("DATABRICKS_TOKEN") if os.environ.get("DATABRICKS_TOKEN") else None  # else OAuth
+    settings = profile.databricks
+    return DatabricksEngineResource(
+        host=dg.EnvVar("DATABRICKS_HOST"), token=token, spark_remote=dg.EnvVar(SPARK_REMOTE_ENV_VAR),
+        catalog=profile.catalog, compute=settings.compute, code_root=settings.code_root,
+        volume_path=settings.volume_path, spark_version=settings.spark_version, node_type_id=settings.node_type_id,
+        num_workers=settings.num_workers, poll_interval_seconds=settings.poll_interval_seconds, guard=guard)
+
+
 def build_definitions(settings: Settings, profile: str | None = None) -> dg.Definitions:
-    services = build_profile(settings.data_path, profile)
+    services = build_profile(settings, profile)
     jobs, schedules, sensors = build_automation(settings)
     executor = dg.in_process_executor if services.executor == "in_process" else dg.multiprocess_executor
     return dg.Definitions(

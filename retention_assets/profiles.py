@@ -1,12 +1,16 @@
-"""Which services the graph talks to: the embedded `local` profile or the `production` one.
+"""Which services the graph talks to: the embedded `local` profile, `production`, or `databricks`.
 
-The asset graph is the same in both; only these endpoints change.
+The asset graph is the same in all three; only these endpoints change.
 
     local (default)  MLflow on SQLite; per generation a Feast registry file and SQLite online store,
                      all in the data dir
     production       MLflow tracking and the Feast registry on Postgres, the online store on Redis
                      (each generation a Feast project `<project>_<generation>` in both)
                      (and the Dagster instance on Postgres: deploy/production/dagster.yaml)
+    databricks       the set-based steps as Databricks jobs through Dagster Pipes (a job cluster, or
+                     serverless with a Volume), tables as external Delta tables in Unity Catalog (the
+                     settings' `unity_catalog`), the model in the Unity Catalog registry; the Dagster
+                     process reads tables through Spark Connect (Databricks Connect on a workspace)
 
 Select with `RETENTION_PROFILE=production`. Production endpoints come from environment variables
 (defaults are the services every development and CI machine runs):
@@ -20,18 +24,32 @@ Select with `RETENTION_PROFILE=production`. Production endpoints come from envir
                                                                      a postgresql+psycopg2:// URL)
 
 Databases that do not exist yet are created on first use (`retention services` creates them all).
+
+The databricks profile reads (credentials only from the environment, never from files or metadata):
+
+    DATABRICKS_HOST, DATABRICKS_TOKEN       the workspace (or OAuth: DATABRICKS_CLIENT_ID/_SECRET)
+    RETENTION_SPARK_REMOTE                  Spark Connect URL for the Dagster process's reads (required)
+    RETENTION_MLFLOW_TRACKING_URI           databricks                    (registry: databricks-uc)
+    RETENTION_DATABRICKS_COMPUTE            job_cluster | serverless      (default job_cluster)
+    RETENTION_DATABRICKS_CODE               dbfs:/retention/code          where `retention databricks-deploy`
+                                                                          put the wheel and the entry point
+    RETENTION_DATABRICKS_VOLUME             /Volumes/main/retention_ml/pipes   Pipes files (serverless)
+    RETENTION_DATABRICKS_SPARK_VERSION      16.4.x-scala2.12  (job clusters; also _NODE_TYPE, _WORKERS)
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+if TYPE_CHECKING:
+    from retention_assets.settings import Settings
+
 PROFILE_ENV_VAR = "RETENTION_PROFILE"
-PROFILES = ("local", "production")
+PROFILES = ("local", "production", "databricks")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_REDIS = "127.0.0.1:6379"
 DAGSTER_URL_ENV_VAR = "RETENTION_DAGSTER_PG_URL"
@@ -45,17 +63,44 @@ ENGINES = ("duckdb", "spark")
 SPARK_REMOTE_ENV_VAR = "RETENTION_SPARK_REMOTE"  # sc://host:port; unset: an embedded Sail server
 
 
+class DatabricksCompute(BaseModel):
+    """How the databricks profile's steps are submitted (from the environment, see the module docstring)."""
+
+    compute: Literal["job_cluster", "serverless"] = "job_cluster"
+    code_root: str = "dbfs:/retention/code"
+    volume_path: str = "/Volumes/main/retention_ml/pipes"
+    spark_version: str = "16.4.x-scala2.12"
+    node_type_id: str = "i3.xlarge"
+    num_workers: int = 1
+    poll_interval_seconds: float = 5.0
+
+    @classmethod
+    def from_environment(cls) -> DatabricksCompute:
+        env = os.environ.get
+        values = {"compute": env("RETENTION_DATABRICKS_COMPUTE"), "code_root": env("RETENTION_DATABRICKS_CODE"),
+                  "volume_path": env("RETENTION_DATABRICKS_VOLUME"),
+                  "spark_version": env("RETENTION_DATABRICKS_SPARK_VERSION"),
+                  "node_type_id": env("RETENTION_DATABRICKS_NODE_TYPE"),
+                  "num_workers": env("RETENTION_DATABRICKS_WORKERS"),
+                  "poll_interval_seconds": env("RETENTION_DATABRICKS_POLL_SECONDS")}
+        return cls(**{k: v for k, v in values.items() if v})
+
+
 class ServiceProfile(BaseModel):
-    name: Literal["local", "production"]
+    name: Literal["local", "production", "databricks"]
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark_remote: str | None = None
+    mlflow_registry_uri: str | None = None  # None: the tracking store's registry
+    registered_model_name: str = "churn_model"
+    catalog: dict | None = None  # a CatalogLayout (databricks): tables in Unity Catalog
+    databricks: DatabricksCompute | None = None
 
     @property
     def table_format(self) -> str:
         return "delta" if self.engine == "spark" else "parquet"
     executor: Literal["in_process", "multiprocess"] = "in_process"
     mlflow_tracking_uri: str
-    mlflow_artifact_location: str
+    mlflow_artifact_location: str | None
     feast_project: str
     feast_registry: str | None  # None: one registry file in each generation's repository
     feast_online_store: dict[str, str]  # sqlite: one file in each generation's repository
@@ -63,12 +108,13 @@ class ServiceProfile(BaseModel):
     @property
     def table_kinds(self) -> set[str]:
         """What the UI shows as the kinds of the assets whose tables the engine writes."""
-        return {self.engine, self.table_format}
+        return {"databricks" if self.databricks else self.engine, self.table_format}
 
-    def tracking(self, experiment: str = "retention-churn", model: str = "churn_model"):
+    def tracking(self, experiment: str = "retention-churn"):
         from retention_assets.model.tracking import TrackingConfig
 
-        return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment, model)
+        return TrackingConfig(self.mlflow_tracking_uri, self.mlflow_artifact_location, experiment,
+                              self.registered_model_name, self.mlflow_registry_uri)
 
     def feast(self):
         """Where each generation's Feast repository lives (the published one: `publication.read_release`)."""
@@ -103,13 +149,19 @@ def engine_name() -> str:
     return chosen
 
 
-def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
-    """The endpoints of a profile for a project whose outputs live in `data_path`."""
+def build_profile(settings: Settings | Path, name: str | None = None) -> ServiceProfile:
+    """The endpoints of a profile for a project (its settings, or only the directory its outputs live in)."""
+    from retention_assets.settings import Settings, UnityCatalogSettings
+
+    data_path = settings.data_path if isinstance(settings, Settings) else Path(settings)
     chosen = profile_name(name)
     executor = executor_name()
     engine = {"engine": engine_name(), "spark_remote": os.environ.get(SPARK_REMOTE_ENV_VAR) or None}
     artifacts = (data_path / "mlflow" / "artifacts").as_uri()
     project = os.environ.get("RETENTION_FEAST_PROJECT", "retention")
+    if chosen == "databricks":
+        uc = settings.unity_catalog if isinstance(settings, Settings) else UnityCatalogSettings()
+        return databricks_profile(data_path, uc, executor, project)
     if chosen == "local":
         return ServiceProfile(
             name="local", executor=executor, **engine, mlflow_tracking_uri=f"sqlite:///{data_path / 'mlflow' / 'mlflow.db'}",
@@ -125,6 +177,27 @@ def build_profile(data_path: Path, name: str | None = None) -> ServiceProfile:
         feast_registry=f"{server.replace('postgresql://', 'postgresql+psycopg://', 1)}/"
                        f"{os.environ.get('RETENTION_FEAST_DB', 'retention_feast')}",
         feast_online_store={"type": "redis", "connection_string": os.environ.get("RETENTION_REDIS", DEFAULT_REDIS)},
+    )
+
+
+def databricks_profile(data_path: Path, uc, executor: str, project: str) -> ServiceProfile:
+    """Spark through Pipes and Spark Connect, tables and the model in Unity Catalog; Feast as on `local`."""
+    from retention_assets.engine.catalog import CatalogLayout
+
+    remote = os.environ.get(SPARK_REMOTE_ENV_VAR)
+    if not remote:
+        raise ValueError(f"the databricks profile needs {SPARK_REMOTE_ENV_VAR}: the Spark Connect URL the Dagster "
+                         "process reads tables through (Databricks Connect on a workspace)")
+    tracking = os.environ.get("RETENTION_MLFLOW_TRACKING_URI") or "databricks"
+    layout = CatalogLayout(uc.catalog, uc.storage_root or (data_path / "lake").as_uri(), dict(uc.schemas))
+    return ServiceProfile(
+        name="databricks", executor=executor, engine="spark", spark_remote=remote,
+        mlflow_tracking_uri=tracking,
+        mlflow_registry_uri="databricks-uc", registered_model_name=uc.registered_model,
+        mlflow_artifact_location=os.environ.get("RETENTION_MLFLOW_ARTIFACTS") or (
+            None if tracking == "databricks" else (data_path / "mlflow" / "artifacts").as_uri()),
+        catalog=layout.to_dict(), databricks=DatabricksCompute.from_environment(),
+        feast_project=project, feast_registry=None, feast_online_store={"type": "sqlite"},
     )
 
 

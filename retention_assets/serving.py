@@ -47,7 +47,7 @@ class Scorer:
             release = require_release(settings.data_path)
         except ReleaseError as exc:
             raise ServingError(str(exc)) from exc
-        services = build_profile(settings.data_path, profile)
+        services = build_profile(settings, profile)
         return cls(settings, load_champion(services.tracking(), release.model_version), release, profile)
 
     def _follow_release(self) -> None:

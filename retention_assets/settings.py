@@ -334,6 +334,34 @@ class ExplorationSettings(_Strict):
     profile_sample_rows: int = Field(default=200_000, ge=1000)
 
 
+class UnityCatalogSettings(_Strict):
+    """Where the `databricks` profile keeps tables and the model in Unity Catalog: one catalog, one schema
+    per layer, the registered model `catalog.model_schema.model_name`. Unused by the other profiles."""
+
+    catalog: Identifier = "main"
+    schemas: dict[Literal["raw", "bronze", "silver", "gold", "serving"], Identifier] = Field(
+        default_factory=lambda: {layer: f"retention_{layer}" for layer in ("raw", "bronze", "silver", "gold",
+                                                                             "serving")},
+        description="The schema of each layer (all five layers).")
+    model_schema: Identifier = "retention_ml"
+    model_name: Identifier = "churn_model"
+    storage_root: str | None = Field(
+        default=None, description="URL under which the external Delta tables' data is written (s3://, abfss://, "
+        "a Volume); default: <data_dir>/lake on this machine.")
+
+    @field_validator("schemas")
+    @classmethod
+    def _every_layer(cls, value: dict) -> dict:
+        missing = {"raw", "bronze", "silver", "gold", "serving"} - set(value)
+        if missing:
+            raise ValueError(f"schemas must name a schema for every layer; missing {sorted(missing)}")
+        return value
+
+    @property
+    def registered_model(self) -> str:
+        return f"{self.catalog}.{self.model_schema}.{self.model_name}"
+
+
 class Settings(_Strict):
     """The whole settings file."""
 
@@ -346,6 +374,7 @@ class Settings(_Strict):
     exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    unity_catalog: UnityCatalogSettings = Field(default_factory=UnityCatalogSettings)
     data_dir: Path | None = Field(
         default=None,
         description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from retention_assets.core.files import atomic_write
 from retention_assets.engine.base import ColumnKind, Engine, TableInfo, TableMissingError
+from retention_assets.engine.catalog import CatalogLayout
 from retention_assets.engine.dialect import SPARK
 
 if TYPE_CHECKING:
@@ -41,16 +43,23 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 
 
 class SparkEngine(Engine):
-    """Spark SQL over Delta tables in `tables_dir`, through a Spark Connect session (`remote`, an
-    `sc://host:port` URL, or an existing `session`)."""
+    """Spark SQL over Delta tables in `tables_dir` (or in a Unity Catalog, `catalog`), through a Spark
+    Connect session (`remote`, an `sc://host:port` URL, or an existing `session`, e.g. a job's)."""
 
     dialect = SPARK
     name = "spark"
 
-    def __init__(self, tables_dir: str | Path, remote: str | None = None, session=None,
-                 scratch_dir: str | Path | None = None) -> None:
-        self.tables_dir = Path(tables_dir).resolve()
-        self.scratch_dir = Path(scratch_dir or self.tables_dir.parent / ".spark_scratch").resolve()
+    def __init__(self, tables_dir: str | Path | None = None, remote: str | None = None, session=None,
+                 scratch_dir: str | Path | None = None, catalog: CatalogLayout | None = None) -> None:
+        if tables_dir is None and catalog is None:
+            raise ValueError("a Spark engine needs a tables directory or a catalog layout")
+        self.catalog = catalog
+        self.tables_dir = Path(tables_dir).resolve() if tables_dir is not None else None
+        if scratch_dir is None:
+            scratch_dir = (self.tables_dir.parent / ".spark_scratch" if self.tables_dir is not None
+                           else Path(tempfile.gettempdir()) / "retention_spark_scratch")
+        self.scratch_dir = Path(scratch_dir).resolve()
+        self._schemas: set[str] = set()
         self._remote = remote
         self._session = session
         self._owned = False
@@ -81,6 +90,8 @@ class SparkEngine(Engine):
     # ----------------------------------------------------------------------------------------------
 
     def path(self, table: str) -> Path:
+        if self.tables_dir is None:
+            raise ValueError(f"{table} lives in the catalog {self.catalog.catalog}, not in a directory")
         return self.tables_dir / table
 
     def _url(self, path: Path) -> str:
@@ -88,14 +99,18 @@ class SparkEngine(Engine):
 
     def relation(self, table: str) -> str:
         if not self.exists(table):
-            raise TableMissingError(table, str(self.path(table)))
+            raise TableMissingError(table, self.location(table))
+        if self.catalog is not None:
+            return self.catalog.quoted(table)
         return f"delta.`{self._url(self.path(table))}`"
 
     def exists(self, table: str) -> bool:
+        if self.catalog is not None:
+            return bool(self.spark.catalog.tableExists(self.catalog.full_name(table)))
         return (self.path(table) / "_delta_log").is_dir()
 
     def location(self, table: str) -> str:
-        return str(self.path(table))
+        return self.catalog.full_name(table) if self.catalog is not None else str(self.path(table))
 
     def _view(self, frame) -> str:
         self._views += 1
@@ -177,9 +192,20 @@ class SparkEngine(Engine):
     # ----------------------------------------------------------------------------------------------
 
     def _write(self, table: str, frame) -> TableInfo:
-        target = self.path(table)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self._url(target))
+        if self.catalog is None:
+            target = self.path(table)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self._url(target))
+            return self.table_info(table)
+        # Data first, then the registration (registering an empty location would leave a table without a
+        # Delta log); an existing registration follows the new version of its location.
+        storage = self.catalog.storage(table)
+        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(storage)
+        schema = self.catalog.schema(table)
+        if schema not in self._schemas:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self._schemas.add(schema)
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.catalog.full_name(table)} USING delta LOCATION '{storage}'")
         return self.table_info(table)
 
     def write_table(self, table: str, sql: str) -> TableInfo:
@@ -218,7 +244,15 @@ class SparkEngine(Engine):
         return self.export(f"SELECT * FROM {self.relation(table)}", path)
 
     def drop(self, table: str) -> None:
-        shutil.rmtree(self.path(table), ignore_errors=True)
+        if self.catalog is None:
+            shutil.rmtree(self.path(table), ignore_errors=True)
+            return
+        self.spark.sql(f"DROP TABLE IF EXISTS {self.catalog.full_name(table)}")
+        storage = self.catalog.storage(table)
+        if storage.startswith("file:"):  # an external table's data outlives its registration
+            from urllib.parse import urlparse
+
+            shutil.rmtree(urlparse(storage).path, ignore_errors=True)
 
     @contextmanager
     def registered(self, name: str, data: pd.DataFrame | pa.Table) -> Iterator[str]:

@@ -52,7 +52,7 @@ def version_spec(tracking: TrackingConfig, version: str) -> dict:
 
     from retention_assets.model.tracking import version_run_id
 
-    mlflow.set_tracking_uri(tracking.tracking_uri)
+    tracking.activate()
     return mlflow.artifacts.load_dict(f"runs:/{version_run_id(tracking, version)}/{SPEC_ARTIFACT}")
 
 
@@ -71,7 +71,7 @@ def load_champion(tracking: TrackingConfig, version: str | None = None) -> Servi
     if version is None:
         raise ServingError(f"no model in the registry {tracking.tracking_uri} holds the '{CHAMPION_ALIAS}' alias of "
                            f"{tracking.registered_model_name}; materialize churn_model and champion_model first")
-    mlflow.set_tracking_uri(tracking.tracking_uri)
+    tracking.activate()
     run_id = version_run_id(tracking, version)
     spec = version_spec(tracking, version)
     background = pd.read_parquet(mlflow.artifacts.download_artifacts(

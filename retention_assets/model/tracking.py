@@ -17,12 +17,39 @@ import pandas as pd
 from retention_assets.model.training import TrainedModel
 
 
+UNITY_CATALOG_REGISTRY = "databricks-uc"
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
+    """Where runs are tracked and models registered. `registry_uri` None: the tracking store's own
+    registry; `databricks-uc`: the Unity Catalog registry, whose model names are `catalog.schema.model`."""
+
     tracking_uri: str
     artifact_location: str | None
     experiment_name: str
     registered_model_name: str
+    registry_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.registry_uri == UNITY_CATALOG_REGISTRY:
+            parts = self.registered_model_name.split(".")
+            if len(parts) != 3 or not all(p.replace("_", "a").isalnum() for p in parts):
+                raise ValueError(f"model name {self.registered_model_name!r}: the Unity Catalog registry needs a "
+                                 "three-level name catalog.schema.model (letters, digits, underscores)")
+
+    def client(self):
+        """A client of these stores (always named: MLflow would otherwise fall back to a process-wide registry)."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri or self.tracking_uri)
+
+    def activate(self) -> None:
+        """Point MLflow's module-level API (logging, registering, loading `models:/`) at these stores."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri or self.tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -60,14 +87,13 @@ def log_churn_model(
     only when its run publishes, and recovery deletes candidates of runs that never did."""
     import mlflow
     import mlflow.sklearn
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     if config.tracking_uri.startswith("sqlite:///"):  # the embedded store: make sure its directory exists
         Path(config.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=config.tracking_uri)
+    client = config.client()
     exp_id = experiment_id(client, config.experiment_name, config.artifact_location)
-    mlflow.set_tracking_uri(config.tracking_uri)
+    config.activate()
     example = input_example.head(5)
     frame = model_input(model, example)
     signature = infer_signature(frame, model.predict_proba(example))
@@ -130,9 +156,7 @@ class VersionState:
 
 def version_states(config: TrackingConfig) -> list[VersionState]:
     """Every live version of the registered model with its state tag."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=config.tracking_uri)
+    client = config.client()
     found, token = [], None
     while True:
         page = client.search_model_versions(f"name = '{config.registered_model_name}'", page_token=token)
@@ -143,23 +167,17 @@ def version_states(config: TrackingConfig) -> list[VersionState]:
 
 
 def set_version_state(config: TrackingConfig, version: str, state: str) -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=config.tracking_uri).set_model_version_tag(config.registered_model_name, version,
+    config.client().set_model_version_tag(config.registered_model_name, version,
                                                                          STATE_TAG, state)
 
 
 def delete_version(config: TrackingConfig, version: str) -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=config.tracking_uri).delete_model_version(config.registered_model_name, version)
+    config.client().delete_model_version(config.registered_model_name, version)
 
 
 def unfinished_runs(config: TrackingConfig) -> list[tuple[str, str | None]]:
     """(MLflow run id, Dagster run id) of the experiment's runs still marked RUNNING."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=config.tracking_uri)
+    client = config.client()
     experiment = client.get_experiment_by_name(config.experiment_name)
     if experiment is None:
         return []
@@ -168,24 +186,19 @@ def unfinished_runs(config: TrackingConfig) -> list[tuple[str, str | None]]:
 
 
 def end_run(config: TrackingConfig, run_id: str, status: str = "KILLED") -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=config.tracking_uri).set_terminated(run_id, status)
+    config.client().set_terminated(run_id, status)
 
 
 def clear_champion(config: TrackingConfig) -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=config.tracking_uri).delete_registered_model_alias(config.registered_model_name,
+    config.client().delete_registered_model_alias(config.registered_model_name,
                                                                                  CHAMPION_ALIAS)
 
 
 def champion_version(config: TrackingConfig) -> str | None:
     """The registered version holding the champion alias, or None before the first promotion."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=config.tracking_uri)
+    client = config.client()
     try:
         return str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION_ALIAS).version)
     except MlflowException:
@@ -193,17 +206,13 @@ def champion_version(config: TrackingConfig) -> str | None:
 
 
 def version_run_id(config: TrackingConfig, version: str) -> str:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=config.tracking_uri).get_model_version(config.registered_model_name,
+    return config.client().get_model_version(config.registered_model_name,
                                                                             version).run_id
 
 
 def version_record(config: TrackingConfig, version: str) -> tuple[str | None, float | None]:
     """The data as-of time and validation ROC AUC logged with a registered version's run."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=config.tracking_uri)
+    client = config.client()
     run = client.get_run(client.get_model_version(config.registered_model_name, version).run_id)
     return run.data.params.get("as_of"), run.data.metrics.get("roc_auc")
 
@@ -211,16 +220,12 @@ def version_record(config: TrackingConfig, version: str) -> tuple[str | None, fl
 def load_version(config: TrackingConfig, version: str):
     import mlflow.sklearn
 
-    import mlflow
-
-    mlflow.set_tracking_uri(config.tracking_uri)
+    config.activate()
     return mlflow.sklearn.load_model(f"models:/{config.registered_model_name}/{version}")
 
 
 def set_champion(config: TrackingConfig, version: str) -> None:
-    from mlflow import MlflowClient
-
-    MlflowClient(tracking_uri=config.tracking_uri).set_registered_model_alias(
+    config.client().set_registered_model_alias(
         config.registered_model_name, CHAMPION_ALIAS, version)
 
 

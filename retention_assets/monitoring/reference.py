@@ -56,7 +56,7 @@ def load_reference(tracking: TrackingConfig, version: str) -> Reference:
 
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(tracking.tracking_uri)
+    tracking.activate()
     run_id = version_run_id(tracking, version)
     try:
         frame = pd.read_parquet(mlflow.artifacts.download_artifacts(

@@ -73,3 +73,97 @@ class SparkEngineResource(EngineResource):
         from retention_assets.engine.spark_engine import SparkEngine, embedded_server
 
         return SparkEngine(self.tables_dir, remote=self.remote or embedded_server())
+
+
+class DatabricksEngineResource(EngineResource):
+    """The Databricks track: every set-based step is one Databricks job run through Dagster Pipes (a job
+    cluster, or serverless with a Unity Catalog Volume), on tables in Unity Catalog; the Dagster process
+    reads them through Spark Connect at `spark_remote` (for model fitting, monitoring and metadata).
+
+    Credentials come from the environment only (`dg.EnvVar`): `host` and `token`, or OAuth variables
+    the Databricks SDK reads itself when `token` is unset. They never reach metadata or logs."""
+
+    host: str
+    token: str | None = None
+    spark_remote: str
+    catalog: dict  # a CatalogLayout
+    compute: str = "job_cluster"  # or "serverless"
+    code_root: str = "dbfs:/retention/code"
+    volume_path: str = "/Volumes/main/retention_ml/pipes"
+    spark_version: str = "16.4.x-scala2.12"
+    node_type_id: str = "i3.xlarge"
+    num_workers: int = 1
+    cluster_log_destination: str = "dbfs:/cluster-logs/retention"
+    poll_interval_seconds: float = 5.0
+    sdk_retry_timeout_seconds: int = 120
+
+    @property
+    def kind(self) -> str:
+        return "spark"
+
+    def layout(self):
+        from retention_assets.engine.catalog import CatalogLayout
+
+        return CatalogLayout.from_dict(self.catalog)
+
+    def engine(self):
+        from retention_assets.engine.spark_engine import SparkEngine
+
+        return SparkEngine(remote=self.spark_remote, catalog=self.layout())
+
+    def workspace(self):
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.host, token=self.token or None,
+                               retry_timeout_seconds=self.sdk_retry_timeout_seconds)
+
+    def run_step(self, context: dg.AssetExecutionContext, step: str, settings, **params):
+        from retention_assets.core.errors import DataValidationError
+        from retention_assets.remote.entry import INPUT_ERROR_MESSAGE, REPORT_MESSAGE
+        from retention_assets.steps import StepReport, StepRequest
+
+        request = StepRequest.of(step, settings, **params)
+        extras = {"request": request.to_dict(), "catalog": self.catalog}
+        invocation = self._submit(context, f"retention_{step}", extras)
+        messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict)]
+        for message in messages:
+            if message.get("type") == INPUT_ERROR_MESSAGE:
+                raise DataValidationError.from_dict(message["error"])
+        reports = [m["report"] for m in messages if m.get("type") == REPORT_MESSAGE]
+        if not reports:
+            raise dg.Failure(f"the Databricks run of step {step} ended without a report (see its logs above)")
+        return StepReport.from_dict(reports[-1])
+
+    def _submit(self, context, task_key: str, extras: dict):
+        """One Pipes submission of the entry point, on a new job cluster or serverless."""
+        from databricks.sdk.service import jobs
+
+        from retention_assets.remote.deploy import Deployment
+
+        code = Deployment(self.code_root)
+        client = self.workspace()
+        if self.compute == "serverless":
+            from dagster_databricks.pipes import PipesDatabricksServerlessClient
+
+            task = jobs.SubmitTask.from_dict({
+                "task_key": task_key, "environment_key": "retention",
+                "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "volumes"]},
+            })
+            environments = [{"environment_key": "retention", "spec": {"client": "2", "dependencies": code.libraries}}]
+            pipes = PipesDatabricksServerlessClient(client=client, volume_path=self.volume_path,
+                                                    poll_interval_seconds=self.poll_interval_seconds)
+            return pipes.run(task=task, context=context, extras=extras,
+                             submit_args={"run_name": task_key, "environments": [
+                                 jobs.JobEnvironment.from_dict(e) for e in environments]})
+        from dagster_databricks import PipesDatabricksClient
+
+        task = jobs.SubmitTask.from_dict({
+            "task_key": task_key,
+            "new_cluster": {"spark_version": self.spark_version, "node_type_id": self.node_type_id,
+                            "num_workers": self.num_workers, "data_security_mode": "SINGLE_USER",
+                            "cluster_log_conf": {"dbfs": {"destination": self.cluster_log_destination}}},
+            "libraries": [{"whl": code.wheel}, {"pypi": {"package": code.libraries[1]}}],
+            "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "dbfs"]},
+        })
+        pipes = PipesDatabricksClient(client=client, poll_interval_seconds=self.poll_interval_seconds)
+        return pipes.run(task=task, context=context, extras=extras, submit_args={"run_name": task_key})

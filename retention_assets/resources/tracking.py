@@ -17,6 +17,7 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_location: str | None = None
     experiment_name: str = "retention-churn"
     registered_model_name: str = "churn_model"
+    registry_uri: str | None = None  # `databricks-uc`: the Unity Catalog registry (name catalog.schema.model)
 
     def config(self):
         from retention_assets.model.tracking import TrackingConfig
@@ -24,4 +25,4 @@ class MlflowTracking(dg.ConfigurableResource):
 
         ensure_postgres_database(self.tracking_uri)
         return TrackingConfig(self.tracking_uri, self.artifact_location, self.experiment_name,
-                              self.registered_model_name)
+                              self.registered_model_name, self.registry_uri)

@@ -16,7 +16,7 @@ def select_transactions(settings, selected: bool) -> None:
 
 
 def champion(settings) -> str:
-    client = MlflowClient(tracking_uri=f"sqlite:///{settings.data_path / 'mlflow' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=(uri := f"sqlite:///{settings.data_path / 'mlflow' / 'mlflow.db'}"), registry_uri=uri)
     return str(client.get_model_version_by_alias("churn_model", "champion").version)
 
 

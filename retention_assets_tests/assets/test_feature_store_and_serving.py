@@ -130,7 +130,7 @@ def test_mlflow_run_carries_what_serving_needs(graph):
 
     _, result = graph
     meta = _metadata(result, "churn_model")
-    client = MlflowClient(tracking_uri=meta["mlflow_tracking_uri"].value)
+    client = MlflowClient(tracking_uri=(uri := meta["mlflow_tracking_uri"].value), registry_uri=uri)
     paths = {a.path for a in client.list_artifacts(meta["mlflow_run_id"].value, "serving")}
     assert paths == {"serving/spec.json", "serving/shap_background.parquet"}
     version = client.get_model_version_by_alias("churn_model", "champion")

@@ -91,7 +91,7 @@ def test_each_model_is_an_mlflow_run_with_metrics_plots_and_a_registered_version
     settings, result = graph
     meta = next(e for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == "churn_model").materialization.metadata
-    client = MlflowClient(tracking_uri=meta["mlflow_tracking_uri"].value)
+    client = MlflowClient(tracking_uri=(uri := meta["mlflow_tracking_uri"].value), registry_uri=uri)
     run = client.get_run(meta["mlflow_run_id"].value)
     assert run.data.tags["dagster_run_id"] == result.run_id
     assert run.data.tags["dagster_asset_key"] == "churn_model"

@@ -92,7 +92,7 @@ def test_mlflow_tracks_and_registers_in_postgres(production):
     meta = next(e for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == "churn_model").materialization.metadata
     assert meta["mlflow_tracking_uri"].value == f"{POSTGRES}/{tag}_mlflow"
-    client = MlflowClient(tracking_uri=services.mlflow_tracking_uri)
+    client = MlflowClient(tracking_uri=(uri := services.mlflow_tracking_uri), registry_uri=uri)
     assert client.get_run(meta["mlflow_run_id"].value).data.metrics["roc_auc"] == meta["roc_auc"].value
     assert str(client.get_model_version_by_alias("churn_model", "champion").version) == \
         meta["mlflow_model_version"].value

@@ -54,7 +54,7 @@ def left_behind(tmp_path):
     (between the switch's steps 2 and 3), with generations on disk for both and for an older run."""
     tracking = TrackingConfig(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri(),
                               "retention-churn", "churn_model")
-    client = MlflowClient(tracking_uri=tracking.tracking_uri)
+    client = tracking.client()
     experiment = client.create_experiment(tracking.experiment_name, artifact_location=tracking.artifact_location)
     client.create_registered_model(tracking.registered_model_name)
     published = _candidate(client, "churn_model", _model_run(client, experiment, PUBLISHED_RUN, True), PUBLISHED_RUN)
