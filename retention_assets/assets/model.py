@@ -7,7 +7,7 @@ import dagster as dg
 if TYPE_CHECKING:
     import pandas as pd
 
-from retention_assets.assets.metadata import stored_table_metadata
+from retention_assets.assets.metadata import log_step, stored_table_metadata, summary_metadata
 from retention_assets.core.names import (
     CAMPAIGN,
     CHAMPION,
@@ -227,29 +227,23 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
     def churn_scores(context: dg.AssetExecutionContext, tracking: MlflowTracking,
                      compute: EngineResource) -> dg.MaterializeResult:
         from retention_assets.core.plots import histogram_png, markdown_image
-        from retention_assets.model.scoring import score_offline, score_summary
-        from retention_assets.model.serving import load_champion
         from retention_assets.publication.staging import run_champion
 
         version = run_champion(settings.data_path, context.run.run_id)
         if version is None:
             raise dg.Failure("no champion yet: materialize churn_model and champion_model first")
-        serving = load_champion(tracking.config(), version)
-        with compute.engine() as engine:
-            score_offline(engine, serving, gold_table=GOLD, key=key, bounds=model_settings.risk_tier_bounds,
-                          target=SCORES)
-            summary = score_summary(engine, SCORES)
-            context.log.info(f"scored {summary.rows} customers with {serving.model.model_name} version "
-                             f"{serving.version} ({len(serving.model.serving_features)} features)")
-            plot = histogram_png(summary.probabilities, "Churn probability")
-            return dg.MaterializeResult(metadata=stored_table_metadata(
-                engine, SCORES, as_of=summary.as_of.isoformat() if summary.as_of is not None else None,
-                model_version=dg.MetadataValue.text(serving.version),
-                feature_service=dg.MetadataValue.text(serving.feature_service),
-                risk_tiers=dg.MetadataValue.json(summary.tiers),
-                active_customers=dg.MetadataValue.int(summary.active),
-                distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
-            ))
+        report = compute.run_step(context, "scores", settings, tracking=tracking.config().to_dict(), version=version)
+        log_step(context, report)
+        values = report.values
+        plot = histogram_png(values["distribution"], "Churn probability")
+        return dg.MaterializeResult(metadata=summary_metadata(
+            report.tables[SCORES], as_of=values["as_of"],
+            model_version=dg.MetadataValue.text(values["model_version"]),
+            feature_service=dg.MetadataValue.text(values["feature_service"]),
+            risk_tiers=dg.MetadataValue.json(values["tiers"]),
+            active_customers=dg.MetadataValue.int(values["active"]),
+            distribution=dg.MetadataValue.md(markdown_image(plot, "score distribution")),
+        ))
 
     business = settings.business
 

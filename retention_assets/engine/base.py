@@ -12,7 +12,7 @@ Tables are addressed by name (the asset that owns them, e.g. `silver_joined`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +122,15 @@ class Engine(ABC):
 
         data = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         return self.write_batches(table, data.to_batches(), schema=data.schema)
+
+    maps_in_parallel: bool = False  # whether write_mapped runs the function where the data is, in parallel
+
+    def write_mapped(self, table: str, sql: str, fn: Callable[[pd.DataFrame], pd.DataFrame], schema: pa.Schema,
+                     rows: int = 50_000) -> TableInfo:
+        """Replace `table` with `fn` applied to the result of `sql` batch by batch (pandas in, pandas out with
+        `schema`). `fn` must be row-wise: the engine may split and order the batches as it likes, and on a
+        cluster runs it on the workers (so it must pickle). Here: batch by batch in this process."""
+        return self.write_batches(table, (fn(batch.to_pandas()) for batch in self.batches(sql, rows)), schema=schema)
 
     @abstractmethod
     def export(self, sql: str, path: Path) -> int:

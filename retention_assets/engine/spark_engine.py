@@ -225,6 +225,20 @@ class SparkEngine(Engine):
             data = data.cast(schema)
         return self._write(table, self._frame_of(data))
 
+    maps_in_parallel = True
+
+    def write_mapped(self, table: str, sql: str, fn, schema: pa.Schema, rows: int = 50_000) -> TableInfo:
+        """`fn` runs on the executors through `mapInPandas` (Spark's Arrow batches), not in this process.
+        Timestamps reach `fn` as naive UTC (the session's zone) and are read back as UTC instants."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def apply(batches):
+            for batch in batches:
+                yield fn(batch)
+
+        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(rows)))
+        return self._write(table, self.spark.sql(sql).mapInPandas(apply, schema=from_arrow_schema(schema)))
+
     def _frame_of(self, table: pa.Table):
         """A Spark DataFrame of a small Arrow table, with its schema given (an empty one has nothing to infer)."""
         from pyspark.sql.pandas.types import from_arrow_schema

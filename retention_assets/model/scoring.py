@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,9 @@ from retention_assets.core.columns import (
 )
 from retention_assets.engine.base import Engine, TableInfo
 from retention_assets.model.training import TrainedModel, risk_tier
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCORE_BATCH_ROWS = 50_000
 PARALLEL_FROM_ROWS = 100_000  # below this, starting worker processes costs more than it saves
@@ -101,8 +106,9 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     """Score every scoring row of gold, batch by batch, reading only the features the model depends on;
     the result is written sorted, most likely churners first (ties by key).
 
-    From PARALLEL_FROM_ROWS rows on, batches are scored in one worker process per core (`workers`
-    overrides); the rows and their scores are the same either way.
+    On an engine that maps in parallel (Spark) the engine runs `score_rows` on its executors; otherwise,
+    from PARALLEL_FROM_ROWS rows on, batches are scored in one worker process per core (`workers`
+    overrides). The rows and their scores are the same either way.
     """
     from threadpoolctl import threadpool_limits
 
@@ -118,21 +124,36 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     total = int(engine.scalar(f"SELECT count(*) FROM ({relation})"))
     workers = scoring_workers(total) if workers is None else workers
 
-    def scored():
-        batches = (batch.to_pandas() for batch in engine.batches(sql, batch_rows))
-        if workers <= 1:
-            with threadpool_limits(limits=1):
-                yield from (score_rows(serving, batch, key, bounds) for batch in batches)
-            return
-        yield from map_in_processes(_score_in_worker, batches, workers=workers, initializer=_start_worker,
-                                    initargs=(serving, key, bounds))
+    if engine.maps_in_parallel:
+        key_type = engine.query(f"SELECT {q(key)} FROM ({relation}) LIMIT 0").schema[0].type
+        engine.write_mapped(staging, sql, partial(score_rows, serving, key=key, bounds=bounds),
+                            scores_schema(key, key_type), rows=batch_rows)
+    else:
+        def scored():
+            batches = (batch.to_pandas() for batch in engine.batches(sql, batch_rows))
+            if workers <= 1:
+                with threadpool_limits(limits=1):
+                    yield from (score_rows(serving, batch, key, bounds) for batch in batches)
+                return
+            yield from map_in_processes(_score_in_worker, batches, workers=workers, initializer=_start_worker,
+                                        initargs=(serving, key, bounds))
 
-    engine.write_batches(staging, scored())
+        engine.write_batches(staging, scored())
     try:
         return engine.write_table(target, f"SELECT * FROM {engine.relation(staging)} "
                                           f"ORDER BY {q(PROBABILITY)} DESC, {q(key)}")
     finally:
         engine.drop(staging)
+
+
+def scores_schema(key: str, key_type) -> pa.Schema:
+    """The columns `score_rows` returns, for engines that need the output schema up front."""
+    import pyarrow as pa
+
+    return pa.schema([(key, key_type), (FEATURE_TIMESTAMP, pa.timestamp("us", tz="UTC")),
+                      (PROBABILITY, pa.float64()), (RISK_TIER, pa.string()), ("predicted_churn", pa.bool_()),
+                      (ACTIVE, pa.bool_()), ("model_name", pa.string()), (TOP_REASONS, pa.string()),
+                      (MODEL_VERSION, pa.string())])
 
 
 @dataclass(frozen=True)

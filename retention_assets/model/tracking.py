@@ -38,6 +38,15 @@ class TrackingConfig:
                 raise ValueError(f"model name {self.registered_model_name!r}: the Unity Catalog registry needs a "
                                  "three-level name catalog.schema.model (letters, digits, underscores)")
 
+    def to_dict(self) -> dict[str, str | None]:
+        return {"tracking_uri": self.tracking_uri, "artifact_location": self.artifact_location,
+                "experiment_name": self.experiment_name, "registered_model_name": self.registered_model_name,
+                "registry_uri": self.registry_uri}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str | None]) -> TrackingConfig:
+        return cls(**data)
+
     def client(self):
         """A client of these stores (always named: MLflow would otherwise fall back to a process-wide registry)."""
         from mlflow import MlflowClient

@@ -1,4 +1,4 @@
-"""The set-based layers as steps: raw, bronze_entity, bronze_event, silver, labels and gold.
+"""The set-based layers as steps: raw, bronze_entity, bronze_event, silver, labels, gold and batch scores.
 
 Each step takes the engine, the settings and its inputs (the timeline and the run plan as dicts), writes
 its tables through the engine and returns a `StepReport`. Side effects on the Dagster side (marking
@@ -174,4 +174,35 @@ def gold(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepRepo
     report.add_table(engine, GOLD)
     report.values = {"rows_by_role": summary.rows_by_role, "training_rows": summary.training_rows,
                      "training_churn_rate": summary.training_churn_rate, "applied": list(applied)}
+    return report
+
+
+SCORE_DISTRIBUTION_POINTS = 2001  # quantiles of the probabilities: the distribution plot without every row
+
+
+def scores(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepReport:
+    """Gold's scoring rows scored by a registered model version (`params["tracking"]`, `params["version"]`),
+    loaded from the registry where the step runs; on Spark the scoring runs on the executors."""
+    import numpy as np
+
+    from retention_assets.core.names import SCORES
+    from retention_assets.model.scoring import score_offline, score_summary
+    from retention_assets.model.serving import load_champion
+    from retention_assets.model.tracking import TrackingConfig
+
+    serving = load_champion(TrackingConfig.from_dict(params["tracking"]), params["version"])
+    score_offline(engine, serving, gold_table=GOLD, key=settings.entity.entity_key,
+                  bounds=settings.model.risk_tier_bounds, target=SCORES)
+    summary = score_summary(engine, SCORES)
+    report = StepReport()
+    report.add_table(engine, SCORES)
+    report.info(f"scored {summary.rows} customers with {serving.model.model_name} version {serving.version} "
+                f"({len(serving.model.serving_features)} features)")
+    probabilities = summary.probabilities
+    report.values = {
+        "as_of": summary.as_of.isoformat() if summary.as_of is not None else None, "tiers": summary.tiers,
+        "active": summary.active, "model_version": serving.version, "feature_service": serving.feature_service,
+        "distribution": np.quantile(probabilities, np.linspace(0, 1, SCORE_DISTRIBUTION_POINTS)).tolist()
+        if len(probabilities) else [],
+    }
     return report

@@ -18,6 +18,7 @@ STEPS: dict[str, Callable[[Engine, Settings, dict[str, Any]], StepReport]] = {
     "silver": layers.silver,
     "labels": layers.labels,
     "gold": layers.gold,
+    "scores": layers.scores,
 }
 
 
