@@ -232,7 +232,9 @@ def databricks_deploy(code_root: str | None) -> int:
     from retention_assets.profiles import DatabricksCompute
     from retention_assets.remote.deploy import deploy
 
-    target = deploy(WorkspaceClient(), code_root or DatabricksCompute.from_environment().code_root)
+    compute = DatabricksCompute.from_environment()
+    target = deploy(WorkspaceClient(), code_root or compute.code_root,
+                    pipes_volume=compute.volume_path if compute.compute == "serverless" else None)
     print(f"deployed {target.wheel} and {target.entry_point}")
     return 0
 

@@ -103,6 +103,7 @@ def log_churn_model(
     client = config.client()
     exp_id = experiment_id(client, config.experiment_name, config.artifact_location)
     config.activate()
+    ensure_model_schema(config)
     example = input_example.head(5)
     frame = model_input(model, example)
     signature = infer_signature(frame, model.predict_proba(example))
@@ -133,6 +134,22 @@ def log_churn_model(
             STATE_TAG: CANDIDATE, RUN_TAG: tags.get("dagster_run_id", "")})
     return TrackedModel(run_id=run.info.run_id, experiment_id=exp_id, model_uri=info.model_uri,
                         model_version=str(version.version))
+
+
+def ensure_model_schema(config: TrackingConfig) -> None:
+    """The Unity Catalog registry keeps a model in a schema that must exist: create it on first use
+    (with the workspace credentials of the environment, as MLflow's own `databricks-uc` store does)."""
+    if config.registry_uri != UNITY_CATALOG_REGISTRY:
+        return
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.errors import NotFound
+
+    catalog, schema, _ = config.registered_model_name.split(".")
+    workspace = WorkspaceClient()
+    try:
+        workspace.schemas.get(f"{catalog}.{schema}")
+    except NotFound:
+        workspace.schemas.create(name=schema, catalog_name=catalog, comment="retention-assets models")
 
 
 def model_input(model: TrainedModel, rows: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +186,10 @@ def version_states(config: TrackingConfig) -> list[VersionState]:
     found, token = [], None
     while True:
         page = client.search_model_versions(f"name = '{config.registered_model_name}'", page_token=token)
-        found += [VersionState(str(v.version), v.tags.get(STATE_TAG), v.tags.get(RUN_TAG), v.run_id) for v in page]
+        for v in page:
+            if config.registry_uri == UNITY_CATALOG_REGISTRY:  # its search results carry no tags
+                v = client.get_model_version(config.registered_model_name, v.version)
+            found.append(VersionState(str(v.version), v.tags.get(STATE_TAG), v.tags.get(RUN_TAG), v.run_id))
         token = page.token
         if not token:
             return sorted(found, key=lambda v: int(v.version))

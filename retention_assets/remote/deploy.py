@@ -66,9 +66,33 @@ def upload(client, path: str, data: bytes) -> None:
         raise ValueError(f"{path}: the code root must be on DBFS (dbfs:/...) or a Volume (/Volumes/...)")
 
 
-def deploy(client, code_root: str, wheel: Path | None = None) -> Deployment:
-    """Build (unless given) and upload the wheel and the entry point; returns where they are."""
+def ensure_volume(client, path: str) -> None:
+    """The schema and the Unity Catalog Volume a `/Volumes/<catalog>/<schema>/<volume>/...` path lives in,
+    created (managed) if missing; the catalog must exist."""
+    from databricks.sdk.errors import NotFound
+    from databricks.sdk.service.catalog import VolumeType
+
+    parts = path.split("/")
+    if len(parts) < 5 or parts[1] != "Volumes" or not all(parts[2:5]):
+        raise ValueError(f"{path} is not a Volume path (/Volumes/<catalog>/<schema>/<volume>/...)")
+    catalog, schema, volume = parts[2:5]
+    try:
+        client.schemas.get(f"{catalog}.{schema}")
+    except NotFound:
+        client.schemas.create(name=schema, catalog_name=catalog)
+    try:
+        client.volumes.read(f"{catalog}.{schema}.{volume}")
+    except NotFound:
+        client.volumes.create(catalog_name=catalog, schema_name=schema, name=volume, volume_type=VolumeType.MANAGED)
+
+
+def deploy(client, code_root: str, wheel: Path | None = None, pipes_volume: str | None = None) -> Deployment:
+    """Build (unless given) and upload the wheel and the entry point; returns where they are. Volumes named
+    by the code root or `pipes_volume` (serverless Pipes files) are created if missing."""
     target = Deployment(code_root)
+    for path in (code_root, pipes_volume):
+        if path and path.startswith("/Volumes/"):
+            ensure_volume(client, path)
     with tempfile.TemporaryDirectory(prefix="retention_wheel_") as tmp:
         built = wheel or build_wheel(Path(tmp))
         upload(client, target.wheel, built.read_bytes())

@@ -113,9 +113,10 @@ class DatabricksEngineResource(EngineResource):
 
     def workspace(self):
         from databricks.sdk import WorkspaceClient
+        from databricks.sdk.core import Config
 
-        return WorkspaceClient(host=self.host, token=self.token or None,
-                               retry_timeout_seconds=self.sdk_retry_timeout_seconds)
+        return WorkspaceClient(config=Config(host=self.host, token=self.token or None,
+                                             retry_timeout_seconds=self.sdk_retry_timeout_seconds))
 
     def run_step(self, context: dg.AssetExecutionContext, step: str, settings, **params):
         from retention_assets.core.errors import DataValidationError
@@ -150,7 +151,12 @@ class DatabricksEngineResource(EngineResource):
                 "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "volumes"]},
             })
             environments = [{"environment_key": "retention", "spec": {"client": "2", "dependencies": code.libraries}}]
-            pipes = PipesDatabricksServerlessClient(client=client, volume_path=self.volume_path,
+            from dagster_databricks.pipes import PipesUnityCatalogVolumesMessageReader
+
+            # stdout and stderr come back inside the messages (serverless has no cluster log delivery)
+            reader = PipesUnityCatalogVolumesMessageReader(client=client, volume_path=self.volume_path,
+                                                           interval=self.poll_interval_seconds)
+            pipes = PipesDatabricksServerlessClient(client=client, volume_path=self.volume_path, message_reader=reader,
                                                     poll_interval_seconds=self.poll_interval_seconds)
             return pipes.run(task=task, context=context, extras=extras,
                              submit_args={"run_name": task_key, "environments": [
@@ -165,5 +171,19 @@ class DatabricksEngineResource(EngineResource):
             "libraries": [{"whl": code.wheel}, {"pypi": {"package": code.libraries[1]}}],
             "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "dbfs"]},
         })
-        pipes = PipesDatabricksClient(client=client, poll_interval_seconds=self.poll_interval_seconds)
+        pipes = PipesDatabricksClient(client=client, message_reader=self._dbfs_reader(client),
+                                      poll_interval_seconds=self.poll_interval_seconds)
         return pipes.run(task=task, context=context, extras=extras, submit_args={"run_name": task_key})
+
+    def _dbfs_reader(self, client):
+        """Messages and the driver's stdout and stderr (cluster log delivery) read from DBFS every poll
+        interval (Dagster's default is 10 s, which a short step would spend mostly waiting)."""
+        import sys
+
+        from dagster_databricks.pipes import PipesDbfsLogReader, PipesDbfsMessageReader
+
+        interval = self.poll_interval_seconds
+        return PipesDbfsMessageReader(client=client, interval=interval, log_readers=[
+            PipesDbfsLogReader(client=client, remote_log_name="stdout", target_stream=sys.stdout, interval=interval),
+            PipesDbfsLogReader(client=client, remote_log_name="stderr", target_stream=sys.stderr, interval=interval),
+        ])
