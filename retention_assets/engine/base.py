@@ -142,6 +142,12 @@ class Engine(ABC):
         """Pin the table's current contents at `path`, a Parquet file no later write of `table` changes
         (what a published generation holds). Returns the row count."""
 
+    def publish(self, table: str) -> str | None:
+        """Make the table's current contents what readers of its published name see, for engines whose
+        tables users query in place (a catalog); returns that name. None: the release manifest, with its
+        snapshots, is the only publication (the default)."""
+        return None
+
     @abstractmethod
     def drop(self, table: str) -> None:
         """Remove a table if it exists."""

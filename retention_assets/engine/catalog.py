@@ -2,7 +2,8 @@
 
 A table's layer comes from its name (the asset that owns it; working tables carry their owner's name
 before `__`), so every engine call still addresses tables by asset name and only this layout knows the
-catalog. Tables are external Delta tables: the data is written to `<storage_root>/<schema>/<table>` and
+catalog. The `serving` schema holds only published copies (gold, scores, campaign), written when a run
+publishes: what users query there changes only after every blocking check of a run passed. Tables are external Delta tables: the data is written to `<storage_root>/<schema>/<table>` and
 then registered (`CREATE TABLE IF NOT EXISTS ... LOCATION`), which is valid on Databricks and on Sail.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-
-from retention_assets.core.names import CAMPAIGN, SCORES
 
 Layer = Literal["raw", "bronze", "silver", "gold", "serving"]
 LAYERS: tuple[Layer, ...] = ("raw", "bronze", "silver", "gold", "serving")
@@ -28,8 +27,6 @@ def table_layer(table: str) -> Layer:
         return "bronze"
     if owner.startswith("silver"):
         return "silver"
-    if owner in (SCORES, CAMPAIGN):
-        return "serving"
     return "gold"
 
 
@@ -65,6 +62,13 @@ class CatalogLayout:
 
     def storage(self, table: str) -> str:
         return f"{self.storage_root.rstrip('/')}/{self.schemas[table_layer(table)]}/{table}"
+
+    def published_name(self, table: str) -> str:
+        """Where a published table is read by users and serving: `catalog.<serving schema>.table`."""
+        return f"{self.catalog}.{self.schemas['serving']}.{table}"
+
+    def published_storage(self, table: str) -> str:
+        return f"{self.storage_root.rstrip('/')}/{self.schemas['serving']}/{table}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

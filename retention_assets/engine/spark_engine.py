@@ -197,16 +197,27 @@ class SparkEngine(Engine):
             target.parent.mkdir(parents=True, exist_ok=True)
             frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self._url(target))
             return self.table_info(table)
-        # Data first, then the registration (registering an empty location would leave a table without a
-        # Delta log); an existing registration follows the new version of its location.
-        storage = self.catalog.storage(table)
+        self._write_registered(frame, self.catalog.full_name(table), self.catalog.storage(table))
+        return self.table_info(table)
+
+    def _write_registered(self, frame, name: str, storage: str) -> None:
+        """One overwrite commit at `storage`, then the registration of `name` there (data first: registering
+        an empty location leaves a table without a Delta log; a registration follows its location's versions)."""
         frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(storage)
-        schema = self.catalog.schema(table)
+        schema = name.rsplit(".", 1)[0]
         if schema not in self._schemas:
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             self._schemas.add(schema)
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.catalog.full_name(table)} USING delta LOCATION '{storage}'")
-        return self.table_info(table)
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{storage}'")
+
+    def publish(self, table: str) -> str | None:
+        """In a catalog: the table copied to its published name in the serving schema (one commit)."""
+        if self.catalog is None:
+            return None
+        name = self.catalog.published_name(table)
+        self._write_registered(self.spark.sql(f"SELECT * FROM {self.relation(table)}"), name,
+                               self.catalog.published_storage(table))
+        return name
 
     def write_table(self, table: str, sql: str) -> TableInfo:
         return self._write(table, self.spark.sql(sql))

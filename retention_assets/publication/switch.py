@@ -4,7 +4,10 @@ Publishing a generation, in this order:
   1. pin the user-facing tables (gold, scores, campaign) into the generation (engine snapshots);
   2. point the registry's champion alias at the run's champion;
   3. replace the release manifest (one atomic rename): from here on every reader sees the new set;
-  4. tag the run's candidate version `champion` or `rejected`.
+  4. tag the run's candidate version `champion` or `rejected`;
+  5. on an engine whose tables users query in place (Unity Catalog), copy the pinned tables to their
+     published names, one Delta commit each (Delta has no multi-table transaction: a kill here leaves
+     some of them at the previous release until the next publication).
 A kill before 3 leaves the old release in force; recovery then moves the alias back and deletes the
 candidate. A kill between 3 and 4 leaves the new release in force; recovery finishes step 4.
 
@@ -78,6 +81,8 @@ def publish_release(data_dir: Path, engine: Engine, tracking: TrackingConfig, *,
     write_release(data_dir, release)
     if trained_version is not None:
         set_version_state(tracking, trained_version, CHAMPION_STATE if decision.promoted else REJECTED)
+    for table in tables:
+        engine.publish(table)
     return release
 
 

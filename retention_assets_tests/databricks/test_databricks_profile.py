@@ -116,8 +116,8 @@ def test_each_set_based_step_is_one_databricks_job_run_with_the_wheel(tracks):
     runs = tracks["runs"].values()
     names = sorted(run.run_name for run in runs)
     settings = tracks["databricks"]
-    expected = sorted([*(f"retention_raw" for _ in range(1 + len(settings.events))), "retention_bronze_entity",
-                       *(f"retention_bronze_event" for _ in settings.events), "retention_silver", "retention_labels",
+    expected = sorted([*("retention_raw" for _ in range(1 + len(settings.events))), "retention_bronze_entity",
+                       *("retention_bronze_event" for _ in settings.events), "retention_silver", "retention_labels",
                        "retention_gold", "retention_scores"])
     assert names == expected
     for run in runs:
@@ -136,7 +136,8 @@ def test_tables_are_delta_tables_in_their_layers_schemas_readable_by_delta_rs(tr
             if "dagster/row_count" in e.materialization.metadata}
     for table, schema in [("raw_customers", "parity_raw"), ("bronze_event_transactions_30d", "parity_bronze"),
                           ("silver_joined", "parity_silver"), ("gold_features", "parity_gold"),
-                          ("training_set", "parity_gold"), ("churn_scores", "parity_serving")]:
+                          ("training_set", "parity_gold"), ("churn_scores", "parity_gold"),
+                          ("churn_scores", "parity_serving"), ("retention_campaign", "parity_serving")]:
         info = workspace_client.tables.get(f"main.{schema}.{table}")
         assert info.data_source_format.value == "DELTA" and info.table_type.value == "EXTERNAL", table
         assert info.storage_location.endswith(f"/parity/{schema}/{table}")
@@ -171,10 +172,22 @@ def test_credentials_never_reach_metadata_logs_or_job_specs(tracks):
     assert token not in drivers
 
 
-def test_a_worse_challenger_does_not_take_the_champion_alias(tracks):
+def test_the_published_tables_are_the_runs_own_in_the_serving_schema(tracks):
+    remote = tracks["engines"]["databricks"]
+    for table in ("gold_features", "churn_scores", "retention_campaign"):
+        published = remote.frame(f"SELECT * FROM main.parity_serving.{table}")
+        assert_same_table(published.sort_values(list(published.columns[:2])).reset_index(drop=True),
+                          read_sorted(remote, table)[list(published.columns)].sort_values(
+                              list(published.columns[:2])).reset_index(drop=True), table)
+
+
+def test_a_worse_challenger_does_not_take_the_champion_alias_nor_change_what_users_read(tracks, workspace_client):
     import yaml
+    from deltalake import DeltaTable
     from mlflow import MlflowClient
 
+    published = {t: DeltaTable(workspace_client.tables.get(f"main.parity_serving.{t}").storage_location).version()
+                 for t in ("gold_features", "churn_scores", "retention_campaign")}
     settings = tracks["databricks"]
     findings = settings.findings_path / "transactions_findings.yaml"
     data = yaml.safe_load(findings.read_text())
@@ -186,6 +199,9 @@ def test_a_worse_challenger_does_not_take_the_champion_alias(tracks):
     client = MlflowClient(tracking_uri=f"sqlite:///{settings.data_path.parent / 'mlflow.db'}",
                           registry_uri="databricks-uc")
     assert client.get_model_version_by_alias("main.parity_ml.churn_model", "champion").version == "1"
+    for table, version in published.items():  # no new commit on a published table
+        assert DeltaTable(workspace_client.tables.get(f"main.parity_serving.{table}").storage_location
+                          ).version() == version, table
 
 
 def test_a_step_runs_serverless_through_a_volume(tmp_path, small_sample, databricks_workspace, deployed_wheel,

@@ -77,3 +77,26 @@ def test_a_snapshot_does_not_change_when_the_table_is_rewritten(any_engine, tmp_
     assert (tmp_path / "pinned.parquet").read_bytes() == before
     assert len(pd.read_parquet(tmp_path / "pinned.parquet")) == 10
     assert engine.table_info("numbers").rows == 3
+
+
+def test_a_catalog_keeps_each_layer_in_its_own_schema_and_publishes_into_serving(tmp_path, sail_remote):
+    from retention_assets.engine.catalog import CatalogLayout, table_layer
+    from retention_assets.engine.spark_engine import SparkEngine
+
+    assert [table_layer(t) for t in ("raw_customers", "raw_customers__quarantine", "bronze_event_tx_7d",
+                                     "silver_joined", "gold_features", "churn_scores", "churn_scores__unsorted")] == [
+        "raw", "raw", "bronze", "silver", "gold", "gold", "gold"]
+    layout = CatalogLayout("spark_catalog", (tmp_path / "lake").as_uri())
+    with SparkEngine(remote=sail_remote, catalog=layout) as engine:
+        engine.write_table("raw_x", "SELECT 1 AS a")
+        engine.write_table("churn_scores", "SELECT 2 AS a")
+        assert engine.relation("raw_x") == "`spark_catalog`.`retention_raw`.`raw_x`"
+        assert (tmp_path / "lake" / "retention_raw" / "raw_x" / "_delta_log").is_dir()
+        assert not engine.spark.catalog.tableExists("spark_catalog.retention_serving.churn_scores")
+        assert engine.publish("churn_scores") == "spark_catalog.retention_serving.churn_scores"
+        engine.write_table("churn_scores", "SELECT 3 AS a")  # a later run's working table
+        assert engine.rows("SELECT a FROM spark_catalog.retention_serving.churn_scores") == [(2,)]
+        engine.drop("raw_x")
+        assert not engine.exists("raw_x") and not (tmp_path / "lake" / "retention_raw" / "raw_x").exists()
+    with pytest.raises(ValueError, match="valid Unity Catalog name"):
+        CatalogLayout("main; DROP", "file:///tmp/x")
