@@ -65,8 +65,6 @@ def deploy_code(workspace, code_root: str, wheel, pipes_volume: str | None = Non
 def tracks(tmp_path_factory, small_sample, databricks_workspace, deployed_wheel):
     """The sample on the local track and on the databricks profile, with their engines for reading."""
     from retention_assets.definitions import build_resources
-    from retention_assets.engine.catalog import CatalogLayout
-    from retention_assets.engine.spark_engine import SparkEngine
     from retention_assets.profiles import build_profile
     from retention_assets.settings import load_settings
 
@@ -87,8 +85,8 @@ def tracks(tmp_path_factory, small_sample, databricks_workspace, deployed_wheel)
     assert remote_result.success, step_failures(remote_result)
     runs = {k: v for k, v in databricks_workspace.workspace.runs.items() if k not in runs_before}
     engines = {"local": build_resources(local, build_profile(local, "local"))["compute"].engine(),
-               "databricks": SparkEngine(remote=databricks_workspace.spark_remote,
-                                         catalog=CatalogLayout.from_dict(build_profile(remote, "databricks").catalog))}
+               "databricks": build_resources(remote, build_profile(remote, "databricks"))[
+                   "compute"].process_config_and_initialize().engine()}
     yield {"local": local, "databricks": remote, "result": remote_result, "runs": runs, "engines": engines,
            "env": env, "workspace": databricks_workspace}
     for engine in engines.values():
@@ -181,6 +179,14 @@ def test_the_published_tables_are_the_runs_own_in_the_serving_schema(tracks):
                               list(published.columns[:2])).reset_index(drop=True), table)
 
 
+def test_the_quickstart_summary_reads_the_published_run_through_the_profile(tracks, capsys):
+    from retention_assets.cli import _print_summary
+
+    _print_summary(tracks["databricks"], None)  # outside a run: credentials resolved from the environment
+    out = capsys.readouterr().out
+    assert "Published generation" in out and "800 customers" in out and tracks["workspace"].token not in out
+
+
 def test_a_worse_challenger_does_not_take_the_champion_alias_nor_change_what_users_read(tracks, workspace_client):
     import yaml
     from deltalake import DeltaTable
@@ -241,3 +247,4 @@ def test_bad_input_reads_the_same_on_databricks_as_on_the_local_track(tmp_path, 
     deploy_code(databricks_workspace, "dbfs:/retention/code", deployed_wheel)
     remote_failure = step_failures(run_refresh(remote, selection=[dg.AssetKey("raw_customers")], profile="databricks"))
     assert remote_failure == local_failure and str(broken) in remote_failure["raw_customers"]
+
