@@ -137,8 +137,7 @@ def _print_summary(settings, settings_path: str | None) -> None:
     tables = settings.data_path / "tables"
     release = require_release(settings.data_path)
     model = joblib.load(tables / "churn_model.joblib")
-    # outside a run: the resource's environment variables (credentials on Databricks) resolved as Dagster would
-    with build_resources(settings, services)["compute"].process_config_and_initialize().engine() as engine:
+    with build_resources(settings, services)["compute"].engine() as engine:
         scores = score_summary(engine, SCORES)
         contacts, value = campaign_summary(engine, CAMPAIGN)
         scores_at, campaign_at = release.tables[SCORES], release.tables[CAMPAIGN]

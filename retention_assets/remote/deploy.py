@@ -15,7 +15,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 PACKAGE = "retention_assets"
-DAGSTER_PIPES = "dagster-pipes==1.13.27"  # the only library the entry point needs besides the wheel
+DAGSTER_PIPES = "dagster-pipes==1.13.27"  # the only Dagster library the entry point needs
+# What the steps import on a cluster (the Dagster side's dagster, Feast, DuckDB and matplotlib stay off it):
+# the cluster's wheel declares these instead of the project's full dependencies.
+CLUSTER_REQUIREMENTS = (
+    DAGSTER_PIPES, "pandas>=2.2,<3", "numpy>=1.26,<3", "pyarrow>=15", "pydantic>=2.6,<3", "pyyaml>=6",
+    "scikit-learn>=1.5,<2", "threadpoolctl>=3", "shap==0.51.0", "mlflow-skinny>=3.17,<3.18",
+)
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,38 @@ def project_root() -> Path:
 
 
 def build_wheel(out_dir: Path) -> Path:
-    """The project's wheel, built from the checkout (no dependencies bundled: the cluster has its own)."""
+    """The project's wheel for a cluster, built from the checkout: the same code, declaring only
+    `CLUSTER_REQUIREMENTS` (a job library's dependencies are installed with it)."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
                     "-w", str(out_dir), str(project_root())], check=True)
-    return out_dir / wheel_name()
+    wheel = out_dir / wheel_name()
+    with_cluster_requirements(wheel)
+    return wheel
+
+
+def with_cluster_requirements(wheel: Path) -> None:
+    """Rewrite the wheel's METADATA to require `CLUSTER_REQUIREMENTS` (and its RECORD to match)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as source:
+        entries = {info.filename: source.read(info) for info in source.infolist()}
+    metadata_name = next(n for n in entries if n.endswith(".dist-info/METADATA"))
+    record_name = next(n for n in entries if n.endswith(".dist-info/RECORD"))
+    kept = [line for line in entries[metadata_name].decode().splitlines() if not line.startswith("Requires-Dist:")]
+    header_end = kept.index("") if "" in kept else len(kept)
+    kept[header_end:header_end] = [f"Requires-Dist: {r}" for r in CLUSTER_REQUIREMENTS]
+    entries[metadata_name] = ("\n".join(kept) + "\n").encode()
+
+    def digest(data: bytes) -> str:
+        return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    records = [f"{name},{digest(data)},{len(data)}" for name, data in entries.items() if name != record_name]
+    entries[record_name] = ("\n".join([*records, f"{record_name},,"]) + "\n").encode()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in entries.items():
+            target.writestr(name, data)
 
 
 def upload(client, path: str, data: bytes) -> None:

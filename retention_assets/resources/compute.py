@@ -107,15 +107,16 @@ class DatabricksEngineResource(EngineResource):
         return CatalogLayout.from_dict(self.catalog)
 
     def engine(self):
+        """Also usable outside a run (the CLI's summary), where the environment variables are not yet resolved."""
         from retention_assets.engine.spark_engine import SparkEngine
 
-        return SparkEngine(remote=self.spark_remote, catalog=self.layout())
+        return SparkEngine(remote=_resolved(self.spark_remote), catalog=self.layout())
 
     def workspace(self):
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.core import Config
 
-        return WorkspaceClient(config=Config(host=self.host, token=self.token or None,
+        return WorkspaceClient(config=Config(host=_resolved(self.host), token=_resolved(self.token) or None,
                                              retry_timeout_seconds=self.sdk_retry_timeout_seconds))
 
     def run_step(self, context: dg.AssetExecutionContext, step: str, settings, **params):
@@ -187,3 +188,8 @@ class DatabricksEngineResource(EngineResource):
             PipesDbfsLogReader(client=client, remote_log_name="stdout", target_stream=sys.stdout, interval=interval),
             PipesDbfsLogReader(client=client, remote_log_name="stderr", target_stream=sys.stderr, interval=interval),
         ])
+
+
+def _resolved(value: str | None) -> str | None:
+    """A field's value; an `EnvVar` (unresolved outside a run) read from the environment."""
+    return value.get_value() if isinstance(value, dg.EnvVar) else value

@@ -51,6 +51,20 @@ def deployed_wheel(tmp_path_factory):
     return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
+def test_the_clusters_wheel_holds_the_steps_and_requires_no_dagster_feast_or_duckdb(deployed_wheel):
+    import zipfile
+
+    with zipfile.ZipFile(deployed_wheel) as wheel:
+        names = wheel.namelist()
+        metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert "dagster-pipes==1.13.27" in requires
+    assert not [r for r in requires if r.startswith(("dagster ", "dagster=", "dagster-webserver", "feast", "duckdb",
+                                                     "matplotlib"))]
+    assert {"retention_assets/remote/entry.py", "retention_assets/steps/layers.py"} <= set(names)
+    assert not [n for n in names if n.startswith("retention_assets_tests/")]
+
+
 def deploy_code(workspace, code_root: str, wheel, pipes_volume: str | None = None) -> None:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
@@ -85,8 +99,7 @@ def tracks(tmp_path_factory, small_sample, databricks_workspace, deployed_wheel)
     assert remote_result.success, step_failures(remote_result)
     runs = {k: v for k, v in databricks_workspace.workspace.runs.items() if k not in runs_before}
     engines = {"local": build_resources(local, build_profile(local, "local"))["compute"].engine(),
-               "databricks": build_resources(remote, build_profile(remote, "databricks"))[
-                   "compute"].process_config_and_initialize().engine()}
+               "databricks": build_resources(remote, build_profile(remote, "databricks"))["compute"].engine()}
     yield {"local": local, "databricks": remote, "result": remote_result, "runs": runs, "engines": engines,
            "env": env, "workspace": databricks_workspace}
     for engine in engines.values():
