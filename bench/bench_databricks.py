@@ -35,8 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import PROJECT_DIR, ensure_sample, format_table, run_measured
 from bench_graph import read_latest_run
 
-PIPES_STEPS = ("raw_", "bronze_entity", "bronze_event_", "silver_joined", "churn_labels", "gold_features",
-               "churn_scores")
+PIPES_ASSETS = ("bronze_entity", "silver_joined", "churn_labels", "gold_features", "churn_scores")
+
+
+def pipes_steps(settings_path: Path) -> set[str]:
+    """The steps submitted as Databricks jobs: raw and bronze_event of each source, and the other set-based layers."""
+    import yaml
+
+    data = yaml.safe_load(settings_path.read_text())
+    sources = [data["entity"].get("name", "customers"), *data["events"]]
+    return {*PIPES_ASSETS, *(f"raw_{s}" for s in sources), *(f"bronze_event_{s}" for s in data["events"])}
 
 
 def quickstart(track: str, settings_path: Path, work: Path, extra_env: dict[str, str]):
@@ -114,14 +122,15 @@ def main(argv=None) -> int:
         sail.stop()
         shutil.rmtree(work, ignore_errors=True)
     local, spark, remote = (measured[t][1] for t in ("local", "spark", "databricks"))
+    piped_steps = pipes_steps(settings_path)
     nan = float("nan")
     rows = []
     for step in sorted(local, key=lambda s: -remote.get(s, 0.0)):
-        piped = step.startswith(PIPES_STEPS)
+        piped = step in piped_steps
         rows.append([step + (" (Pipes job)" if piped else ""), local[step], spark.get(step, nan), remote.get(step, nan),
                      remote.get(step, nan) - spark.get(step, nan), remote.get(step, nan) / local[step]
                      if local[step] else nan])
-    piped = [s for s in local if s.startswith(PIPES_STEPS)]
+    piped = [s for s in local if s in piped_steps]
     overhead = [remote[s] - spark[s] for s in piped if s in remote and s in spark]
     rows.append(["TOTAL step time", sum(local.values()), sum(spark.values()), sum(remote.values()),
                  sum(remote.values()) - sum(spark.values()), sum(remote.values()) / sum(local.values())])
