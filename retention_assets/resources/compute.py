@@ -140,20 +140,18 @@ class DatabricksEngineResource(EngineResource):
         """One Pipes submission of the entry point, on a new job cluster or serverless."""
         from databricks.sdk.service import jobs
 
-        from retention_assets.remote.deploy import Deployment
+        from retention_assets.remote.deploy import DAGSTER_PIPES, Deployment
 
         code = Deployment(self.code_root)
         client = self.workspace()
         if self.compute == "serverless":
-            from dagster_databricks.pipes import PipesDatabricksServerlessClient
+            from dagster_databricks.pipes import PipesDatabricksServerlessClient, PipesUnityCatalogVolumesMessageReader
 
             task = jobs.SubmitTask.from_dict({
                 "task_key": task_key, "environment_key": "retention",
                 "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "volumes"]},
             })
             environments = [{"environment_key": "retention", "spec": {"client": "2", "dependencies": code.libraries}}]
-            from dagster_databricks.pipes import PipesUnityCatalogVolumesMessageReader
-
             # stdout and stderr come back inside the messages (serverless has no cluster log delivery)
             reader = PipesUnityCatalogVolumesMessageReader(client=client, volume_path=self.volume_path,
                                                            interval=self.poll_interval_seconds)
@@ -169,7 +167,7 @@ class DatabricksEngineResource(EngineResource):
             "new_cluster": {"spark_version": self.spark_version, "node_type_id": self.node_type_id,
                             "num_workers": self.num_workers, "data_security_mode": "SINGLE_USER",
                             "cluster_log_conf": {"dbfs": {"destination": self.cluster_log_destination}}},
-            "libraries": [{"whl": code.wheel}, {"pypi": {"package": code.libraries[1]}}],
+            "libraries": [{"whl": code.wheel}, {"pypi": {"package": DAGSTER_PIPES}}],
             "spark_python_task": {"python_file": code.entry_point, "parameters": ["--transport", "dbfs"]},
         })
         pipes = PipesDatabricksClient(client=client, message_reader=self._dbfs_reader(client),
