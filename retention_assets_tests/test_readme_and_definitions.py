@@ -29,6 +29,19 @@ def test_readme_quickstart_is_two_commands_and_ci_runs_the_second_verbatim():
     assert commands[1] in ci_lines
 
 
+def test_the_local_quickstart_installs_nothing_of_the_databricks_extra():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {Requirement(r).name for r in project["dependencies"]}
+    extra = {Requirement(r).name for r in project["optional-dependencies"]["databricks"]}
+    assert {"pyspark", "pysail", "deltalake", "databricks-sdk", "dagster-databricks"} <= extra
+    assert not base & extra  # the quickstart installs `.`, the base dependencies only
+    assert "retention-assets[databricks]" in project["optional-dependencies"]["test"]
+
+
 def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     run = readme_commands()[0].split(" && ")[1]  # the install half already ran to get here
     env = {k: v for k, v in os.environ.items() if k not in ("RETENTION_SETTINGS", "RETENTION_DATA_DIR", "DAGSTER_HOME",
