@@ -192,9 +192,10 @@ def test_the_published_tables_are_the_runs_own_in_the_serving_schema(tracks):
                               list(published.columns[:2])).reset_index(drop=True), table)
 
 
-def test_the_quickstart_summary_reads_the_published_run_through_the_profile(tracks, capsys):
+def test_the_quickstart_summary_reads_the_published_run_through_the_profile(tracks, capsys, monkeypatch):
     from retention_assets.cli import _print_summary
 
+    monkeypatch.setenv("RETENTION_PROFILE", "databricks")  # what `retention quickstart --profile databricks` sets
     _print_summary(tracks["databricks"], None)  # outside a run: credentials resolved from the environment
     out = capsys.readouterr().out
     assert "Published generation" in out and "800 customers" in out and tracks["workspace"].token not in out
