@@ -72,3 +72,9 @@ def test_the_window_dialects_are_classes_not_string_switches():
     assert type(DUCKDB) is not type(SPARK) and isinstance(DUCKDB, Dialect) and isinstance(SPARK, Dialect)
     source = (PACKAGE / "engine" / "dialect.py").read_text()
     assert "self.name ==" not in source
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "remote").glob("*.py")), ids=lambda p: p.name)
+def test_the_code_that_runs_on_a_cluster_needs_only_dagster_pipes(path):
+    dagster = {m for m in imported_modules(path) if m == "dagster" or m.startswith(("dagster.", "dagster_"))}
+    assert dagster <= {"dagster_pipes"}, f"{path.name} imports {sorted(dagster - {'dagster_pipes'})}"
