@@ -23,7 +23,6 @@ many. Engine start-up: the Sail server (its own process here) and the first sess
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -32,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import PROJECT_DIR, ensure_sample, format_table, run_measured
-from bench_graph import read_latest_run
+from _common import ensure_sample, format_table
+from bench_graph import quickstart_measured
 
 PIPES_ASSETS = ("bronze_entity", "silver_joined", "churn_labels", "gold_features", "churn_scores")
 
@@ -45,22 +44,6 @@ def pipes_steps(settings_path: Path) -> set[str]:
     data = yaml.safe_load(settings_path.read_text())
     sources = [data["entity"].get("name", "customers"), *data["events"]]
     return {*PIPES_ASSETS, *(f"raw_{s}" for s in sources), *(f"bronze_event_{s}" for s in data["events"])}
-
-
-def quickstart(track: str, settings_path: Path, work: Path, extra_env: dict[str, str]):
-    home = work / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETENTION_", "DATABRICKS_"))}
-    env.update({"RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
-                "DAGSTER_HOME": str(home), "RETENTION_EXECUTOR": "in_process", **extra_env})
-    process = run_measured(["-m", "retention_assets.cli", "quickstart"], env=env, cwd=PROJECT_DIR)
-    if process.returncode != 0:
-        raise SystemExit(f"{track}: the quickstart failed:\n{process.stderr[-4000:]}")
-    status, durations, _ = read_latest_run(str(home))
-    if status != "SUCCESS":
-        raise SystemExit(f"{track}: the run ended {status}")
-    return process, durations
 
 
 def databricks_settings(settings_path: Path, work: Path, lake_root: str) -> Path:
@@ -108,9 +91,9 @@ def main(argv=None) -> int:
         (work / "lake").mkdir()
         remote_settings = databricks_settings(settings_path, work, (work / "lake").as_uri())
         measured = {
-            "local": quickstart("local", settings_path, work / "local", {}),
-            "spark": quickstart("spark", settings_path, work / "spark", {"RETENTION_ENGINE": "spark"}),
-            "databricks": quickstart("databricks", remote_settings, work / "databricks", {
+            "local": quickstart_measured("local", settings_path, work / "local", {}),
+            "spark": quickstart_measured("spark", settings_path, work / "spark", {"RETENTION_ENGINE": "spark"}),
+            "databricks": quickstart_measured("databricks", remote_settings, work / "databricks", {
                 "RETENTION_PROFILE": "databricks", "DATABRICKS_HOST": workspace.host, "DATABRICKS_TOKEN": token,
                 "RETENTION_SPARK_REMOTE": sail.remote,
                 "RETENTION_MLFLOW_TRACKING_URI": f"sqlite:///{work / 'databricks' / 'mlflow.db'}",

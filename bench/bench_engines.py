@@ -14,34 +14,16 @@ machine, not Spark's speed at scale.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PROJECT_DIR, ensure_sample, format_table, run_measured  # noqa: E402
-from bench_graph import read_latest_run  # noqa: E402
+from _common import ensure_sample, format_table  # noqa: E402
+from bench_graph import quickstart_measured  # noqa: E402
 
 ENGINES = ("duckdb", "spark")
-
-
-def run_engine(engine: str, settings_path: Path, work: Path):
-    home = work / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
-           "DAGSTER_HOME": str(home), "RETENTION_ENGINE": engine, "RETENTION_EXECUTOR": "in_process"}
-    env.pop("RETENTION_PROFILE", None)
-    env.pop("RETENTION_SPARK_REMOTE", None)
-    process = run_measured(["-m", "retention_assets.cli", "quickstart"], env=env, cwd=PROJECT_DIR)
-    if process.returncode != 0:
-        raise SystemExit(f"{engine}: the quickstart failed:\n{process.stderr[-4000:]}")
-    status, durations, _ = read_latest_run(str(home))
-    if status != "SUCCESS":
-        raise SystemExit(f"{engine}: the run ended {status}")
-    return process, durations
 
 
 def main(argv=None) -> int:
@@ -52,7 +34,8 @@ def main(argv=None) -> int:
     settings_path = ensure_sample(args.customers, args.events_per_customer)
     work = Path(tempfile.mkdtemp(prefix="retention_bench_engines_"))
     try:
-        measured = {engine: run_engine(engine, settings_path, work / engine) for engine in ENGINES}
+        measured = {engine: quickstart_measured(engine, settings_path, work / engine, {"RETENTION_ENGINE": engine})
+                    for engine in ENGINES}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (duck_process, duck), (spark_process, spark) = measured["duckdb"], measured["spark"]

@@ -192,6 +192,26 @@ def run_load_only(code: Code, env: dict[str, str]) -> Measured:
     return run_measured(["-m", DEFINITIONS_MODULE], env=code.env(env), cwd=code.root)
 
 
+def quickstart_measured(track: str, settings_path: Path, work: Path, extra_env: dict[str, str]):
+    """`retention quickstart` in a fresh process with its own data directory and Dagster instance under `work`
+    (no RETENTION_* or DATABRICKS_* variable of this shell leaks in): (measured process, step durations)."""
+    from _common import PROJECT_DIR, run_measured
+
+    home = work / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETENTION_", "DATABRICKS_"))}
+    env.update({"RETENTION_SETTINGS": str(settings_path), "RETENTION_DATA_DIR": str(work / "data"),
+                "DAGSTER_HOME": str(home), "RETENTION_EXECUTOR": "in_process", **extra_env})
+    process = run_measured(["-m", "retention_assets.cli", "quickstart"], env=env, cwd=PROJECT_DIR)
+    if process.returncode != 0:
+        raise SystemExit(f"{track}: the quickstart failed:\n{process.stderr[-4000:]}")
+    status, durations, _ = read_latest_run(str(home))
+    if status != "SUCCESS":
+        raise SystemExit(f"{track}: the run ended {status}")
+    return process, durations
+
+
 def read_latest_run(home: str) -> tuple[str, dict[str, float], list[str]]:
     """(status, step durations, failed checks) of the most recent run in the instance at `home`."""
     import dagster as dg
