@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from retention_assets.core.columns import FIRST_SEEN, LAST_SEEN
+
 SETTINGS_ENV_VAR = "RETENTION_SETTINGS"
 DATA_DIR_ENV_VAR = "RETENTION_DATA_DIR"
 DEFAULT_DATA_DIR = Path(".retention_data")
@@ -79,8 +81,14 @@ class SourceSettings(_Strict):
 
 
 class EntitySettings(SourceSettings):
-    """The entity table: one row per customer (or a documented duplicate policy)."""
+    """The entity table: one row per customer (or a documented duplicate policy), read from `path` or
+    derived from an event source's keys (`derived_from`)."""
 
+    path: Path | None = Field(
+        default=None, description="The customer file; omitted when the table is `derived_from` an event source.")
+    entity_key: str = Field(
+        description="The key column. With `derived_from`: the key's name in the derived table "
+        "(default: that event source's entity_key).")
     name: Identifier = Field(default="customers", description="Names the raw asset: raw_<name>.")
     numeric_columns: list[str] | None = Field(
         default=None, description="Columns cast to float; inferred from the data when omitted."
@@ -114,6 +122,34 @@ class EntitySettings(SourceSettings):
         "whitespace removed); trim_lower (trimmed and lower-cased); number (trimmed, and ids that are whole "
         "numbers written one way: '00017', '+17', '17.0' and '17' all become '17').",
     )
+    derived_from: Identifier | None = Field(default=None, description="An event source whose keys make the customer table (first_seen, last_seen per key) when there is no customer file; `path` is then omitted.")
+
+    @model_validator(mode="after")
+    def _path_or_derived(self) -> "EntitySettings":
+        if (self.path is None) == (self.derived_from is None):
+            raise ValueError("set exactly one of entity.path (a customer file) and entity.derived_from (an event "
+                             "source whose keys make the customer table)"
+                             + (", not both" if self.path is not None else ""))
+        if self.derived_from is not None:
+            if self.entity_key in (FIRST_SEEN, LAST_SEEN):
+                raise ValueError(f"entity.entity_key {self.entity_key!r} is a column of the derived table; rename it")
+            if self.signup_column not in (None, FIRST_SEEN):
+                raise ValueError(f"entity.signup_column of a derived entity is {FIRST_SEEN!r} (the key's first event)")
+            declared = [*(self.numeric_columns or ()), *(self.categorical_columns or ()), *self.date_columns]
+            if LAST_SEEN in declared:
+                raise ValueError(f"entity.{LAST_SEEN} is the key's latest event over the whole history, i.e. "
+                                 "future information to every cutoff: it is never a feature")
+            unknown = [c for c in declared if c != FIRST_SEEN]
+            if unknown:
+                raise ValueError(f"a derived entity has only {FIRST_SEEN} and {LAST_SEEN}; columns {unknown} "
+                                 "cannot be declared")
+        return self
+
+    @property
+    def file_format(self) -> Literal["csv", "parquet"]:
+        if self.path is None:
+            raise SettingsError(f"entity is derived from {self.derived_from!r}: it has no file")
+        return super().file_format
 
 
 class EventSettings(SourceSettings):
@@ -434,7 +470,8 @@ class Settings(_Strict):
     @property
     def source_paths(self) -> list[Path]:
         """Every declared source file, resolved."""
-        return [self.resolve(self.entity.path), *(self.resolve(e.path) for e in self.events.values())]
+        entity = [] if self.entity.path is None else [self.resolve(self.entity.path)]
+        return [*entity, *(self.resolve(e.path) for e in self.events.values())]
 
     @property
     def entity_date_columns(self) -> list[str]:
@@ -445,6 +482,35 @@ class Settings(_Strict):
     @property
     def activity_sources(self) -> list[str]:
         return list(self.label.activity_sources or self.events)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_entity_defaults(cls, data):
+        """A derived entity names a configured event source; its key defaults to that source's key and its
+        signup column is first_seen."""
+        if not isinstance(data, dict) or not isinstance(data.get("entity"), dict):
+            return data
+        entity = data["entity"]
+        derived = entity.get("derived_from")
+        if derived is None:
+            return data
+        events = data.get("events") or {}
+        if derived not in events:
+            raise ValueError(f"entity.derived_from names {derived!r}, which is not an event source under `events` "
+                             f"(the event sources are {sorted(events) or 'none'})")
+        source = events[derived]
+        key = source.get("entity_key") if isinstance(source, dict) else getattr(source, "entity_key", None)
+        filled = {**entity}
+        if not filled.get("entity_key") and key:
+            filled["entity_key"] = key
+        filled.setdefault("signup_column", FIRST_SEEN)
+        return {**data, "entity": filled}
+
+    @property
+    def entity_source_path(self) -> Path:
+        """The file the entity table comes from: its own, or the event file it is derived from."""
+        entity = self.entity
+        return self.resolve(self.events[entity.derived_from].path if entity.derived_from else entity.path)
 
 
 def _format_errors(path: Path, error: ValidationError) -> str:

@@ -75,7 +75,7 @@ def _findings_asset(settings: Settings, source: str) -> dg.AssetsDefinition:
 
 
 def _source_path(settings: Settings, source: str):
-    return settings.entity.path if source == settings.entity.name else settings.events[source].path
+    return settings.entity_source_path if source == settings.entity.name else settings.events[source].path
 
 
 def build_exploration_assets(settings: Settings) -> list[dg.AssetsDefinition]:

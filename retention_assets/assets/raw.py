@@ -13,11 +13,15 @@ SOURCE_FINGERPRINT = "source_fingerprint"  # of the files this run read; the sou
 
 
 def _raw_asset(settings: Settings, source: str, description: str, table_kinds: set[str]) -> dg.AssetsDefinition:
-    is_event = source in settings.events
+    derived_from = settings.entity.derived_from
     entity_table = raw_name(settings.entity.name)
+    if source == settings.entity.name:  # a derived entity is read from its validated event source
+        deps = [raw_name(derived_from)] if derived_from else None
+    else:  # event sources are checked against the entity table, except the one it is derived from
+        deps = None if source == derived_from else [entity_table]
 
     @dg.asset(name=raw_name(source), group_name=RAW_GROUP, description=description, kinds=table_kinds,
-              deps=[entity_table] if is_event else None)
+              deps=deps)
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.MaterializeResult:
         with input_errors_as_failures():  # one clear sentence in the UI and the logs, not a traceback
             report = compute.run_step(context, "raw", settings, source=source)
@@ -26,6 +30,10 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
         metadata = summary_metadata(report.tables[raw_name(source)],
                                     source_file=dg.MetadataValue.path(values["source_file"]),
                                     repairs=dg.MetadataValue.json(values["repairs"]))
+        if values.get("derived_from"):
+            metadata["derived_from"] = dg.MetadataValue.text(raw_name(values["derived_from"]))
+            metadata["derivation"] = dg.MetadataValue.text(
+                "one row per key: first_seen / last_seen = min / max event time; last_seen is never a feature")
         if values["time_span"]:
             metadata["first_event"] = dg.MetadataValue.text(values["time_span"][0])
             metadata["last_event"] = dg.MetadataValue.text(values["time_span"][1])
@@ -82,8 +90,12 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
 
 
 def build_raw_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
-    assets = [_raw_asset(settings, settings.entity.name, f"The entity table {settings.entity.path}, validated and typed.",
-                         table_kinds)]
+    entity = settings.entity
+    entity_description = (
+        f"The customer table derived from raw_{entity.derived_from}: one row per key with first_seen and last_seen "
+        "(min/max event time; last_seen is future information to every cutoff and never a feature)."
+        if entity.derived_from else f"The entity table {entity.path}, validated and typed.")
+    assets = [_raw_asset(settings, entity.name, entity_description, table_kinds)]
     assets += [
         _raw_asset(settings, name, f"Events from {event.path}, validated (their keys against the entity table), "
                                    "typed and normalised to UTC.", table_kinds)

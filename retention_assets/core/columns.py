@@ -26,3 +26,7 @@ ACTIVE = "active_at_as_of"
 MODEL_VERSION = "model_version"
 TOP_REASONS = "top_reasons"
 INACTIVE_TIER = "inactive"
+
+# a customer table derived from an event source (entity.derived_from)
+FIRST_SEEN = "first_seen"  # the key's earliest event: its signup date, a "days since" feature as of each row
+LAST_SEEN = "last_seen"  # the key's latest event over the whole history: future to every cutoff, never a feature

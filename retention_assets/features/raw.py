@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from retention_assets.core.columns import SOURCE_ROW
+from retention_assets.core.columns import FIRST_SEEN, LAST_SEEN, SOURCE_ROW
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.base import NUMERIC_KINDS, Engine
 from retention_assets.features.coverage import (
@@ -411,7 +411,7 @@ def source_specs(settings) -> dict[str, SourceSpec]:
     label = settings.label
     target_cols = [label.target_column] if label.kind == "target_column" and label.target_column else []
     label_ts_cols = [label.label_timestamp_column] if label.kind == "target_column" and label.label_timestamp_column else []
-    specs = {
+    specs = {} if entity.derived_from else {
         entity.name: SourceSpec(
             name=entity.name,
             path=settings.resolve(entity.path),
@@ -452,15 +452,51 @@ def source_specs(settings) -> dict[str, SourceSpec]:
 
 
 def key_rules(settings, entity_table: str, engine: Engine) -> dict[str, KeyRule]:
-    """Per event source, what its keys must reach against the stored entity table `entity_table`."""
+    """Per event source, what its keys must reach against the stored entity table `entity_table`.
+
+    The source a derived entity comes from (`entity.derived_from`) has no rule: its keys are the entity
+    table by construction, so it cannot be checked against it (and is read before it)."""
     entity = settings.entity
+    entity_path = (f"{entity_table} (derived from events.{entity.derived_from})" if entity.derived_from
+                   else str(settings.resolve(entity.path)))
     return {
         name: KeyRule(entity=engine.relation(entity_table), entity_key=entity.entity_key,
-                      entity_path=str(settings.resolve(entity.path)), min_matched_events=event.min_matched_events,
+                      entity_path=entity_path, min_matched_events=event.min_matched_events,
                       min_entities_with_events=event.min_entities_with_events, settings_prefix=f"events.{name}",
                       normalization=entity.key_normalization)
-        for name, event in settings.events.items()
+        for name, event in settings.events.items() if name != entity.derived_from
     }
+
+
+def derived_entity_sql(engine: Engine, events: str, event_key: str, timestamp_column: str, key: str) -> str:
+    """The customer table of an events-only source: one row per key with its first and last event time.
+
+    `first_seen` is the key's signup (a "days since" feature as of each row, and customers first seen
+    after a cutoff are not in its training rows); `last_seen` is over the whole history, i.e. future
+    information to every earlier cutoff, kept for people reading the table and never a feature.
+    `SOURCE_ROW` numbers the rows by (first_seen, key), which the entity layers expect of a file."""
+    d = engine.dialect
+    q = d.ident
+    ts = q(timestamp_column)
+    grouped = (f"SELECT {q(event_key)} AS {q(key)}, min({ts}) AS {q(FIRST_SEEN)}, max({ts}) AS {q(LAST_SEEN)} "
+               f"FROM {events} WHERE {q(event_key)} IS NOT NULL GROUP BY {q(event_key)}")
+    return (f"SELECT {q(key)}, {q(FIRST_SEEN)}, {q(LAST_SEEN)}, row_number() OVER (ORDER BY {q(FIRST_SEEN)}, "
+            f"{q(key)}) AS {q(SOURCE_ROW)} FROM ({grouped}) g ORDER BY {q(SOURCE_ROW)}")
+
+
+def write_derived_entity(engine: Engine, settings, target: str, events_table: str) -> RawTableReport:
+    """Write the derived customer table (`derived_entity_sql`) from the validated raw event table."""
+    source = settings.events[settings.entity.derived_from]
+    info = engine.write_table(target, derived_entity_sql(engine, engine.relation(events_table), source.entity_key,
+                                                         source.timestamp_column, settings.entity.entity_key))
+    q = engine.dialect.ident
+    rows, lo, hi = engine.rows(f"SELECT count(*), min({q(FIRST_SEEN)}), max({q(LAST_SEEN)}) "
+                               f"FROM {engine.relation(target)}")[0]
+    repairs = [f"derived from events.{settings.entity.derived_from}: one row per {source.entity_key} with "
+               f"{FIRST_SEEN} and {LAST_SEEN} (min and max {source.timestamp_column}); {LAST_SEEN} is never a "
+               "feature (it is over the whole history)"]
+    span = (lo.isoformat(), hi.isoformat()) if lo is not None else None
+    return RawTableReport(rows=int(rows), columns=info.columns, repairs=repairs, time_span=span)
 
 
 def latest_timestamp(engine: Engine, table: str, column: str):

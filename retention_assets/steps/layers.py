@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from retention_assets.core.columns import LAST_SEEN
 from retention_assets.core.names import BRONZE_ENTITY, GOLD, LABELS, SILVER, raw_name, silver_inputs, window_name
 from retention_assets.engine.base import Engine
 from retention_assets.settings import Settings
@@ -18,14 +19,21 @@ from retention_assets.steps.report import StepReport
 
 def raw_source(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepReport:
     """Read, type and validate one declared source (`params["source"]`) into `raw_<source>`."""
-    from retention_assets.features.raw import key_rules, source_specs, validate_and_write
+    from retention_assets.features.raw import key_rules, source_specs, validate_and_write, write_derived_entity
 
     source = params["source"]
-    entity_table = raw_name(settings.entity.name)
-    spec = source_specs(settings)[source]
-    rule = key_rules(settings, entity_table, engine)[source] if source in settings.events else None
-    raw = validate_and_write(engine, spec, raw_name(source), rule)
+    entity = settings.entity
+    entity_table = raw_name(entity.name)
     report = StepReport()
+    if source == entity.name and entity.derived_from:  # no file: one row per key of the validated events
+        raw = write_derived_entity(engine, settings, entity_table, raw_name(entity.derived_from))
+        report.info(f"{entity_table}: {raw.rows:,} customers derived from {raw_name(entity.derived_from)}")
+        source_file = str(settings.entity_source_path)
+    else:
+        spec = source_specs(settings)[source]
+        rule = key_rules(settings, entity_table, engine).get(source) if source in settings.events else None
+        raw = validate_and_write(engine, spec, raw_name(source), rule)
+        source_file = str(spec.path)
     report.add_table(engine, raw_name(source))
     for repair in raw.repairs:
         report.info(f"{raw_name(source)} repair: {repair}")
@@ -37,7 +45,8 @@ def raw_source(engine: Engine, settings: Settings, params: dict[str, Any]) -> St
                        f"(latest {', '.join(held.examples)}), are quarantined in {held.table}")
     coverage = raw.key_coverage
     report.values = {
-        "source_file": str(spec.path), "repairs": raw.repairs, "time_span": raw.time_span,
+        "source_file": source_file, "derived_from": entity.derived_from if source == entity.name else None,
+        "repairs": raw.repairs, "time_span": raw.time_span,
         "duplicate_key_rows": raw.duplicate_key_rows, "negative_values": raw.negative_values,
         "quarantine": asdict(raw.quarantine) if raw.quarantine else None,
         "key_coverage": {"matched_share": coverage.matched_share, "covered_share": coverage.covered_share}
@@ -58,6 +67,8 @@ def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) ->
     definition = label_definition(settings, run_plan)
     label_columns = [c for c in (definition.target_column, definition.label_timestamp_column) if c]
     excluded = [c for c in run_plan.excluded_columns(entity.name) if c != entity.entity_key]
+    if entity.derived_from:  # last_seen is over the whole history: future information to every cutoff
+        excluded = list(dict.fromkeys([*excluded, LAST_SEEN]))
     recs = run_plan.active("bronze_entity", entity.name)
     cleaning = clean_entity_table(
         engine, relation=engine.relation(raw_name(entity.name)), key=entity.entity_key,
@@ -149,7 +160,7 @@ def labels(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepRe
     entity = settings.entity
     write_labels(engine, definition, entity=engine.relation(raw_name(entity.name)),
                  activity=activity_sources(engine, settings), snapshots=list(tl.snapshots), as_of=tl.as_of,
-                 target=LABELS, source_path=str(settings.resolve(entity.path)))
+                 target=LABELS, source_path=str(settings.entity_source_path))
     rates = engine.rows(label_rates_sql(engine.dialect, engine.relation(LABELS)))
     report = StepReport()
     report.add_table(engine, LABELS)
