@@ -31,7 +31,8 @@ def raw_source(engine: Engine, settings: Settings, params: dict[str, Any]) -> St
         source_file = str(settings.entity_source_path)
     else:
         spec = source_specs(settings)[source]
-        rule = key_rules(settings, entity_table, engine).get(source) if source in settings.events else None
+        checked = source in settings.events and source != entity.derived_from  # not against its own keys
+        rule = key_rules(settings, entity_table, engine)[source] if checked else None
         raw = validate_and_write(engine, spec, raw_name(source), rule)
         source_file = str(spec.path)
     report.add_table(engine, raw_name(source))

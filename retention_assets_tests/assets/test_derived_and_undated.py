@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from retention_assets.settings import SettingsError, load_settings
-from retention_assets_tests.pipeline import run_refresh, step_failures, table
+from retention_assets_tests.pipeline import run_refresh, step_failures, table, training_rows
 
 N_USERS = 600
 
@@ -33,6 +33,7 @@ def _clicks(directory: Path, seed: int = 0) -> pd.DataFrame:
         for offset in np.sort(rng.uniform(0, span, n)):
             rows.append((user, start + pd.Timedelta(seconds=float(offset)), round(float(rng.gamma(2.0, 20.0)), 2)))
     frame = pd.DataFrame(rows, columns=["user_id", "event_time", "amount"]).astype({"user_id": "int64"})
+    frame["event_time"] = frame["event_time"].dt.floor("s")
     frame.to_parquet(directory / "clicks.parquet", index=False)
     return frame
 
@@ -72,7 +73,7 @@ def test_an_events_only_log_derives_its_customer_table_and_materializes_the_grap
     gold = table(settings, "gold_features")
     assert not [c for c in gold.columns if "last_seen" in c]
     assert any("first_seen" in c for c in gold.columns)
-    train = gold[gold["row_role"] == "train"]
+    train = training_rows(settings)
     for cutoff, rows in train.groupby("feature_timestamp"):
         cutoff = pd.Timestamp(cutoff).tz_convert(None)
         late = expected.index[expected["min"] > cutoff]
