@@ -55,28 +55,46 @@ def _raw_asset(settings: Settings, source: str, description: str, table_kinds: s
 
 def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
     event_keys = [dg.AssetKey(raw_name(name)) for name in settings.events]
+    deps = event_keys or [dg.AssetKey(raw_name(settings.entity.name))]  # undated data: its entity dates
 
-    @dg.asset(name=TIMELINE, group_name=RAW_GROUP, deps=event_keys, kinds={"python"},
+    @dg.asset(name=TIMELINE, group_name=RAW_GROUP, deps=deps, kinds={"python"},
               description="The as-of timestamp shared by every source in this run and the training cutoffs "
                           "before it (explicit in the settings, or the latest event in the data).")
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.Output[dict]:
         from retention_assets.core.files import fingerprint
-        from retention_assets.core.timeline import build_timeline
+        from retention_assets.core.timeline import (
+            build_timeline,
+            is_static_target,
+            static_target_cutoffs,
+            undated_timeline,
+        )
         from retention_assets.features.raw import latest_timestamp
 
         timeline_settings = settings.timeline
-        if timeline_settings.as_of == "auto":
+        static = is_static_target(settings.label.kind, settings.label.label_timestamp_column)
+        n_cutoffs, warning = static_target_cutoffs(timeline_settings.training_cutoffs, bool(settings.events), static)
+        if warning:
+            context.log.warning(warning)
+        if timeline_settings.as_of == "auto" and not settings.events and static:
+            with compute.engine() as engine:
+                dates = [latest_timestamp(engine, raw_name(settings.entity.name), c)
+                         for c in settings.entity_date_columns]
+            dates = [d for d in dates if d is not None]
+            timeline, message = undated_timeline(max(dates) if dates else None, settings.label.horizon_days)
+            context.log.info(message)
+        elif timeline_settings.as_of == "auto":
             with compute.engine() as engine:
                 latest = [latest_timestamp(engine, raw_name(name), event.timestamp_column)
                           for name, event in settings.events.items()]
             latest = [ts for ts in latest if ts is not None]
             if not latest:
                 raise dg.Failure("timeline.as_of is 'auto' but no event source has any event; set timeline.as_of")
-            as_of, origin = max(latest), "data"
+            timeline = build_timeline(max(latest), settings.label.horizon_days, n_cutoffs,
+                                      timeline_settings.cutoff_spacing_days, "data")
         else:
-            as_of, origin = timeline_settings.as_of, "settings"
-        timeline = build_timeline(as_of, settings.label.horizon_days, timeline_settings.training_cutoffs,
-                                  timeline_settings.cutoff_spacing_days, origin)
+            timeline = build_timeline(timeline_settings.as_of, settings.label.horizon_days, n_cutoffs,
+                                      timeline_settings.cutoff_spacing_days, "settings")
+        origin = timeline.as_of_source
         context.log.info(f"as-of {timeline.as_of.isoformat()} ({origin}); cutoffs {[c.isoformat() for c in timeline.cutoffs]}")
         return dg.Output(timeline.to_dict(), metadata={
             "as_of": dg.MetadataValue.text(timeline.as_of.isoformat()),

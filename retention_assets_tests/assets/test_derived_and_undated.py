@@ -110,3 +110,30 @@ def test_derived_entity_settings_are_validated(tmp_path, entity, message):
     raw["entity"] = entity
     with pytest.raises(SettingsError, match=message):
         load_settings(_write(tmp_path, raw))
+
+
+def test_an_entity_only_table_with_a_target_and_no_dates_trains_on_one_snapshot_per_customer(tmp_path):
+    """`events: {}` and a target column without timestamps: the undated timeline (no as_of in the settings),
+    one training cutoff although the default asks for two, and no customer twice in the training rows."""
+    rng = np.random.default_rng(1)
+    tenure = rng.integers(1, 72, N_USERS)
+    contract = rng.choice(["monthly", "yearly"], N_USERS)
+    risk = 0.1 + 0.4 * (contract == "monthly") + 0.3 * (tenure < 12)
+    pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(N_USERS)], "tenure_months": tenure,
+                  "contract": contract, "monthly_charges": rng.normal(60, 15, N_USERS).round(2),
+                  "churn": np.where(rng.random(N_USERS) < risk, "Yes", "No")}).to_csv(tmp_path / "telco.csv",
+                                                                                      index=False)
+    raw = {"entity": {"path": "telco.csv", "entity_key": "customer_id"}, "events": {},
+           "label": {"kind": "target_column", "target_column": "churn"},
+           "business": {"value_column": "monthly_charges"}}
+    settings = load_settings(_write(tmp_path, raw))
+    assert settings.timeline.as_of == "auto" and settings.timeline.training_cutoffs == 2
+    result = run_refresh(settings)
+    assert result.success, step_failures(result)
+
+    timeline = result.output_for_node("analysis_timeline")
+    assert timeline["as_of_source"] == "undated" and len(timeline["cutoffs"]) == 1
+    train = training_rows(settings)
+    assert len(train) == N_USERS and train["customer_id"].is_unique
+    assert set(train["churned"].unique()) == {0, 1}
+    assert len(table(settings, "churn_scores")) == N_USERS
