@@ -125,7 +125,7 @@ def test_an_entity_only_table_with_a_target_and_no_dates_trains_on_one_snapshot_
                                                                                       index=False)
     raw = {"entity": {"path": "telco.csv", "entity_key": "customer_id"}, "events": {},
            "label": {"kind": "target_column", "target_column": "churn"},
-           "business": {"value_column": "monthly_charges"}}
+           "business": {"value_column": None}}
     settings = load_settings(_write(tmp_path, raw))
     assert settings.timeline.as_of == "auto" and settings.timeline.training_cutoffs == 2
     result = run_refresh(settings)
