@@ -72,7 +72,12 @@ def test_an_events_only_log_derives_its_customer_table_and_materializes_the_grap
 
     gold = table(settings, "gold_features")
     assert not [c for c in gold.columns if "last_seen" in c]
-    assert any("first_seen" in c for c in gold.columns)
+    assert "days_since_first_seen" in gold
+    silver = table(settings, "silver_joined")  # first_seen as a date feature, as of each row
+    silver["user_id"] = silver["user_id"].astype(str)
+    as_of_row = (pd.to_datetime(silver["feature_timestamp"]).dt.tz_convert(None)
+                 - silver["user_id"].map(expected["min"])).dt.total_seconds() / 86400
+    np.testing.assert_allclose(silver["days_since_first_seen"], as_of_row, atol=1e-6)
     train = training_rows(settings)
     for cutoff, rows in train.groupby("feature_timestamp"):
         cutoff = pd.Timestamp(cutoff).tz_convert(None)
