@@ -492,9 +492,10 @@ def write_derived_entity(engine: Engine, settings, target: str, events_table: st
     q = engine.dialect.ident
     rows, lo, hi = engine.rows(f"SELECT count(*), min({q(FIRST_SEEN)}), max({q(LAST_SEEN)}) "
                                f"FROM {engine.relation(target)}")[0]
-    repairs = [f"derived from events.{settings.entity.derived_from}: one row per {source.entity_key} with "
-               f"{FIRST_SEEN} and {LAST_SEEN} (min and max {source.timestamp_column}); {LAST_SEEN} is never a "
-               "feature (it is over the whole history)"]
+    derivation = (f"derived from events.{settings.entity.derived_from}: one row per {source.entity_key} with "
+                  f"{FIRST_SEEN} and {LAST_SEEN} (min and max {source.timestamp_column}); {LAST_SEEN} is never a "
+                  "feature (it is over the whole history)")
+    repairs = [derivation]
     span = (lo.isoformat(), hi.isoformat()) if lo is not None else None
     return RawTableReport(rows=int(rows), columns=info.columns, repairs=repairs, time_span=span)
 
