@@ -142,3 +142,21 @@ def test_an_entity_only_table_with_a_target_and_no_dates_trains_on_one_snapshot_
     assert len(train) == N_USERS and train["customer_id"].is_unique
     assert set(train["churned"].unique()) == {0, 1}
     assert len(table(settings, "churn_scores")) == N_USERS
+
+
+def test_the_undated_timeline_rule():
+    """Deterministic: the latest entity date, else the documented constant; several cutoffs of a static
+    target without events collapse to one (with the reason), and nothing changes when there are events."""
+    from datetime import datetime, timezone
+
+    from retention_assets.core.timeline import UNDATED_CUTOFF, static_target_cutoffs, undated_timeline
+
+    latest = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    dated, message = undated_timeline(latest, 30)
+    assert dated.cutoffs == (latest,) and (dated.as_of - latest).days == 30 and dated.as_of_source == "undated"
+    assert "latest entity date" in message
+    assert undated_timeline(None, 30)[0].cutoffs == (UNDATED_CUTOFF,)
+    n, warning = static_target_cutoffs(3, has_events=False, static_target=True)
+    assert n == 1 and "training_cutoffs is 3" in warning
+    assert static_target_cutoffs(3, has_events=True, static_target=True) == (3, None)
+    assert static_target_cutoffs(3, has_events=False, static_target=False) == (3, None)
