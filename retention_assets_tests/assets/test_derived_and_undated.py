@@ -4,11 +4,12 @@ or dates (the undated timeline)."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
-import dagster as dg
 import pytest
 import yaml
 
@@ -147,11 +148,11 @@ def test_an_entity_only_table_with_a_target_and_no_dates_trains_on_one_snapshot_
 def test_the_undated_timeline_rule():
     """Deterministic: the latest entity date, else the documented constant; several cutoffs of a static
     target without events collapse to one (with the reason), and nothing changes when there are events."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from retention_assets.core.timeline import UNDATED_CUTOFF, static_target_cutoffs, undated_timeline
 
-    latest = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    latest = datetime(2024, 3, 1, 12, tzinfo=UTC)
     dated, message = undated_timeline(latest, 30)
     assert dated.cutoffs == (latest,) and (dated.as_of - latest).days == 30 and dated.as_of_source == "undated"
     assert "latest entity date" in message
