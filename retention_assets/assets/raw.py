@@ -53,8 +53,14 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
                           "before it (explicit in the settings, or the latest event in the data).")
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.Output[dict]:
         from retention_assets.core.files import fingerprint
-        from retention_assets.core.timeline import build_timeline
-        from retention_assets.features.raw import latest_timestamp
+        from retention_assets.core.timeline import (
+            TimelineError,
+            boundary_warnings,
+            build_timeline,
+            history_warnings,
+            parse_windows,
+        )
+        from retention_assets.features.raw import earliest_timestamp, latest_timestamp, stamps_at
 
         timeline_settings = settings.timeline
         if timeline_settings.as_of == "auto":
@@ -67,13 +73,36 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
             as_of, origin = max(latest), "data"
         else:
             as_of, origin = timeline_settings.as_of, "settings"
-        timeline = build_timeline(as_of, settings.label.horizon_days, timeline_settings.training_cutoffs,
-                                  timeline_settings.cutoff_spacing_days, origin)
-        context.log.info(f"as-of {timeline.as_of.isoformat()} ({origin}); cutoffs {[c.isoformat() for c in timeline.cutoffs]}")
+        try:
+            timeline = build_timeline(as_of, settings.label.horizon_days, timeline_settings.training_cutoffs,
+                                      timeline_settings.cutoff_spacing_days, origin,
+                                      validation_cutoffs=timeline_settings.validation_cutoffs,
+                                      date_only=timeline_settings.date_only_events)
+        except TimelineError as exc:
+            raise dg.Failure(str(exc)) from None
+        warnings = []
+        with compute.engine() as engine:
+            earliest = [earliest_timestamp(engine, raw_name(name), event.timestamp_column)
+                        for name, event in settings.events.items()]
+            for name, event in settings.events.items():
+                counts, midnight_only = stamps_at(engine, raw_name(name), event.timestamp_column,
+                                                  list(timeline.snapshots))
+                warnings += boundary_warnings(timeline, f"events.{name}", counts, midnight_only)
+        earliest = [ts for ts in earliest if ts is not None]
+        warnings += history_warnings(timeline, min(earliest) if earliest else None, parse_windows(settings.windows))
+        context.log.info(f"as-of {timeline.as_of.isoformat()} ({origin}); training cutoffs "
+                         f"{[c.isoformat() for c in timeline.cutoffs]} ({timeline.cutoffs_source}); validated out "
+                         f"of time at {[c.isoformat() for c in timeline.validation_cutoffs] or 'none'}; "
+                         f"{timeline.day_boundary}")
+        for warning in warnings:
+            context.log.warning(warning)
         return dg.Output(timeline.to_dict(), metadata={
             "as_of": dg.MetadataValue.text(timeline.as_of.isoformat()),
             "as_of_source": dg.MetadataValue.text(origin),
             "training_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.cutoffs]),
+            "validation_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.validation_cutoffs]),
+            "day_boundary": dg.MetadataValue.text(timeline.day_boundary),
+            "warnings": dg.MetadataValue.json(warnings),
             "horizon_days": dg.MetadataValue.int(settings.label.horizon_days),
             SOURCE_FINGERPRINT: dg.MetadataValue.text(fingerprint(settings.source_paths)),
         })

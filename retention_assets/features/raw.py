@@ -473,3 +473,20 @@ def user_columns_relation(engine: Engine, table: str) -> str:
     relation = engine.relation(table)
     columns = [c for c in engine.column_types(relation) if c != SOURCE_ROW]
     return f"(SELECT {', '.join(engine.dialect.ident(c) for c in columns)} FROM {relation})"
+
+
+def earliest_timestamp(engine: Engine, table: str, column: str):
+    """The earliest value of a timestamp column of a stored table (None when it has no rows)."""
+    return engine.scalar(f"SELECT min({engine.dialect.ident(column)}) FROM {engine.relation(table)}")
+
+
+def stamps_at(engine: Engine, table: str, column: str, instants: list[datetime]) -> tuple[dict[datetime, int], bool]:
+    """How many rows of a stored table are stamped exactly at each of `instants`, and whether every stamp
+    is a date only (midnight UTC): what the day boundary of a snapshot means for this source. One scan."""
+    d = engine.dialect
+    c = d.ident(column)
+    seconds = d.epoch_seconds(c)
+    items = [f"count(*) FILTER (WHERE {c} = {d.timestamp(t)})" for t in instants]
+    items.append(f"count(*) FILTER (WHERE floor({seconds} / 86400.0) * 86400.0 <> {seconds})")
+    row = engine.rows(f"SELECT {', '.join(items)} FROM {engine.relation(table)}")[0]
+    return {t: int(n) for t, n in zip(instants, row)}, int(row[-1]) == 0
