@@ -204,16 +204,16 @@ def boundary_warnings(timeline: Timeline, source: str, at_snapshots: dict[dateti
     if timeline.date_only:
         if midnight_only:
             return []
-        return [f"{source}: timeline.date_only_events is true but the source's timestamps carry times of day: "
-                "a snapshot date D holds only its events up to D 00:00 UTC, not the rest of day D; set "
-                "date_only_events: false for timestamped events"]
+        return [(f"{source}: timeline.date_only_events is true but the source's timestamps carry times of day: "
+                 "a snapshot date D holds only its events up to D 00:00 UTC, not the rest of day D; set "
+                 "date_only_events: false for timestamped events")]
     if not midnight_only:
         return []
     landed = [(t, n) for t, n in sorted(at_snapshots.items()) if n]
     if not landed:
         return []
     shown = ", ".join(f"{t.isoformat()} ({n:,} event(s))" for t, n in landed)
-    return [f"{source}: snapshot(s) land exactly on event timestamps: {shown}; the source's timestamps are dates "
-            "only (midnight), so each such snapshot takes in the whole day its date stands for. If a date means its "
-            "whole day, set timeline.date_only_events: true (a date then means the end of that day); to leave that "
-            "day out, use the previous date"]
+    return [(f"{source}: snapshot(s) land exactly on event timestamps: {shown}; the source's timestamps are dates "
+             "only (midnight), so each such snapshot takes in the whole day its date stands for. If a date means its "
+             "whole day, set timeline.date_only_events: true (a date then means the end of that day); to leave that "
+             "day out, use the previous date")]

@@ -157,7 +157,7 @@ ORDER BY {q(FEATURE_TIMESTAMP)}, {q(definition.key)}
 
 def versioned_target_labels_sql(dialect: Dialect, entity: str, definition: LabelDefinition,
                                 snapshots: Sequence[datetime], as_of: datetime) -> str:
-    """Labels from the target column of a time-versioned entity table, read as of the snapshot.
+    """Labels from the target column of a time-versioned entity table, read from the versions valid by then.
 
     At snapshot t a customer's row is the version valid at t (`versioned_rows_sql`); customers with no
     version valid yet have no label row, as they have no silver row. The label is the target of the

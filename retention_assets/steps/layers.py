@@ -63,8 +63,7 @@ def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) ->
         engine, relation=engine.relation(raw_name(entity.name)), key=entity.entity_key,
         plan=CleaningPlan.from_recommendations(recs), target=BRONZE_ENTITY,
         duplicate_policy=entity.duplicate_keys, order_by=entity.order_by,
-        passthrough=tuple([*settings.entity_date_columns, *([entity.valid_from_column] if entity.valid_from_column
-                                                             else [])]),
+        passthrough=(*settings.entity_date_columns, *([entity.valid_from_column] if entity.valid_from_column else [])),
         drop=tuple(dict.fromkeys([*label_columns, *excluded])),
     )
     text_applied, report = [], StepReport()
