@@ -143,3 +143,46 @@ def test_a_cutoff_dates_label_window_is_the_next_horizon_days(event_days, cutoff
     got = labels[labels["feature_timestamp"] == pd.Timestamp(cutoff)]["churned"].iloc[0]
     active = any(cutoff.date() < BASE + o * DAY <= cutoff.date() + timedelta(days=horizon) for o in event_days)
     assert got == (0 if active else 1)
+
+
+def _timeline_run(make_settings, tmp_path, small_sample, **timeline):
+    """Only raw and the timeline, on the sample with its transactions stamped with dates only."""
+    import dagster as dg
+
+    from retention_assets_tests.pipeline import run_refresh
+
+    events = pd.read_parquet(small_sample.transactions)
+    events["event_ts"] = pd.to_datetime(events["event_ts"], utc=True).dt.floor("D")
+    path = tmp_path / "dated" / "transactions.parquet"
+    path.parent.mkdir(exist_ok=True)
+    events.to_parquet(path)
+    tickets = pd.read_csv(small_sample.support_tickets)
+    tickets["created_at"] = pd.to_datetime(tickets["created_at"], utc=True).dt.strftime("%Y-%m-%d")
+    tickets_path = path.parent / "support_tickets.csv"
+    tickets.to_csv(tickets_path, index=False)
+    settings = make_settings(directory=tmp_path / f"run{len(timeline)}", timeline={"as_of": "auto", **timeline},
+                             events={"transactions": {"path": str(path), "entity_key": "customer_id",
+                                                      "timestamp_column": "event_ts",
+                                                      "negative_values": {"amount": "allow"}},
+                                     "support_tickets": {"path": str(tickets_path),
+                                                         "entity_key": "customer_id", "timestamp_column": "created_at"}})
+    result = run_refresh(settings, selection=[dg.AssetKey(k) for k in
+                                              ("raw_customers", "raw_transactions", "raw_support_tickets",
+                                               "analysis_timeline")])
+    assert result.success
+    (materialization,) = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+                          if e.asset_key.to_user_string() == "analysis_timeline"]
+    latest = max(events["event_ts"].max(), pd.to_datetime(tickets["created_at"], utc=True).max())
+    return materialization.metadata, int((events["event_ts"] == latest).sum())
+
+
+def test_an_auto_as_of_on_date_only_events_is_warned_until_the_day_boundary_is_stated(make_settings, tmp_path,
+                                                                                     small_sample):
+    metadata, on_latest_day = _timeline_run(make_settings, tmp_path, small_sample)
+    warnings = metadata["warnings"].value
+    assert any("events.transactions" in w and f"{on_latest_day:,} event(s)" in w and "date_only_events: true" in w
+               for w in warnings), warnings
+    assert metadata["day_boundary"].value.startswith("instant")
+    metadata, _ = _timeline_run(make_settings, tmp_path, small_sample, date_only_events=True)
+    assert not any("events.transactions" in w for w in metadata["warnings"].value)
+    assert metadata["day_boundary"].value.startswith("date_only")
