@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from retention_assets.core.errors import DataValidationError
 from retention_assets.engine.duckdb_engine import DuckDBEngine
@@ -120,3 +122,28 @@ def test_the_whole_graph_runs_on_a_versioned_entity_table(tmp_path, small_sample
     assert {c for c, t in plans.index if t == c1} & changed_after  # rows at the boundary were checked
     signed_up = pd.to_datetime(base.set_index("customer_id")["signup_date"], utc=True)
     assert all(signed_up[c] <= t for c, t in plans.index)  # no row before the customer's first version
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40)), min_size=1, max_size=15,
+                unique=True),
+       st.lists(st.integers(0, 40), min_size=1, max_size=4, unique=True))
+def test_the_as_of_join_matches_a_python_reference(rows, snapshot_offsets):
+    """Per (customer, snapshot): the version with the latest valid_from at or before the snapshot, else none."""
+    from retention_assets.features.entity import versioned_rows_sql
+
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    frame = pd.DataFrame({"cid": [c for c, _ in rows], "valid_from": pd.to_datetime(
+        [base + timedelta(hours=o) for _, o in rows], utc=True), "version": [f"{c}{o}" for c, o in rows]})
+    snapshots = sorted(base + timedelta(hours=o) for o in snapshot_offsets)
+    with tempfile.TemporaryDirectory() as tables, DuckDBEngine(tables) as engine, \
+            engine.registered("versions_df", frame) as relation:
+        got = engine.frame(f"SELECT * FROM {versioned_rows_sql(engine.dialect, relation, 'cid', 'valid_from', snapshots)}")
+    got = {(r.cid, r.feature_timestamp.to_pydatetime()): r.version for r in got.itertuples()}
+    want = {}
+    for snap in snapshots:
+        for customer in "abc":
+            valid = [o for c, o in rows if c == customer and base + timedelta(hours=o) <= snap]
+            if valid:
+                want[(customer, snap)] = f"{customer}{max(valid)}"
+    assert got == want
