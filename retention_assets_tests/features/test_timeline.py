@@ -186,3 +186,18 @@ def test_an_auto_as_of_on_date_only_events_is_warned_until_the_day_boundary_is_s
     metadata, _ = _timeline_run(make_settings, tmp_path, small_sample, date_only_events=True)
     assert not any("events.transactions" in w for w in metadata["warnings"].value)
     assert metadata["day_boundary"].value.startswith("date_only")
+
+
+def test_the_model_validates_on_the_listed_validation_cutoffs():
+    from retention_assets.model.training import fit_churn_model
+    from retention_assets_tests.model.test_modeling import synthetic
+
+    t1, t2, t3 = (midnight(date(2026, m, 1)) for m in (3, 4, 5))
+    frame = synthetic(900, cutoffs=tuple(pd.Timestamp(t) for t in (t1, t2, t3)))
+    features = ["signal", "noise", "plan"]
+    middle = fit_churn_model(frame, features, "churned", "feature_timestamp", candidates=("logistic_regression",),
+                             key=None, validation_cutoffs=[t2])
+    assert middle.validation == "out_of_time" and middle.metrics["n_validation"] == 300
+    assert set(frame["feature_timestamp"].iloc[middle.validation_rows]) == {pd.Timestamp(t2)}
+    latest = fit_churn_model(frame, features, "churned", "feature_timestamp", candidates=("logistic_regression",))
+    assert set(frame["feature_timestamp"].iloc[latest.validation_rows]) == {pd.Timestamp(t3)}
