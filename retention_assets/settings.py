@@ -203,7 +203,8 @@ class TimelineSettings(_Strict):
 
     as_of: datetime | Literal["auto"] = Field(
         default="auto",
-        description="Scoring timestamp (UTC). 'auto' derives it from the data: the latest event timestamp.",
+        description="Scoring timestamp (UTC). 'auto' derives it from the data: the latest event timestamp (with "
+        "date_only_events, the latest date, whose events are in).",
     )
     training_cutoffs: Annotated[int, Field(ge=1, le=24)] | list[datetime] = Field(
         default=2,

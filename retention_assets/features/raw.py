@@ -337,7 +337,8 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
                 spec.entity_key, limit=10)
             raise DataValidationError(
                 spec.path, f"{repeated} row(s) repeat a (key, {spec.valid_from_column}) pair: a customer can have "
-                "only one version valid from a given time (entity.valid_from_column)", column=spec.entity_key,
+                "only one version valid from a given time (entity.valid_from_column); remove or merge the repeated "
+                "versions", column=spec.entity_key,
                 rows=rows, examples=values)
     duplicate_rows = engine.scalar(
         f"SELECT count(*) - count(DISTINCT {canonical}) FROM {relation}"

@@ -47,7 +47,9 @@ def raw_source(engine: Engine, settings: Settings, params: dict[str, Any]) -> St
 
 
 def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepReport:
-    """The entity table cleaned by the plan's bronze_entity recommendations (and its text columns as components)."""
+    """The entity table cleaned by the plan's bronze_entity recommendations (and its text columns as components).
+    A time-versioned table (entity.valid_from_column) keeps every version; its fences and medians are over all
+    versions (static cleaning constants, not features; documented in the README)."""
     from retention_assets.exploration.plan import RunPlan
     from retention_assets.features.entity import CleaningPlan, clean_entity_table
     from retention_assets.features.labels import label_definition
