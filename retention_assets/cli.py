@@ -149,6 +149,10 @@ def _print_summary(settings, settings_path: str | None) -> None:
     print(f"  scores           : {scores_at} ({scores.rows} customers, as of {model.trained_as_of})")
     print(f"\nModel: {model.model_name}, validated {model.validation.replace('_', ' ')} "
           f"on {m['n_validation']} rows (trained on {m['n_train']})")
+    from retention_assets.core.timeline import training_rows_warning
+
+    if few_rows := training_rows_warning(int(m["n_train"])):
+        print(f"  WARNING: {few_rows}")
     print(f"  ROC AUC {m['roc_auc']:.3f} | PR AUC {m['pr_auc']:.3f} (base rate {m['base_rate']:.3f}) | "
           f"Brier {m['brier']:.4f}")
     print(f"  at threshold {m['threshold']:.3f}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "

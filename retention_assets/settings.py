@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -122,7 +122,23 @@ class EntitySettings(SourceSettings):
         "whitespace removed); trim_lower (trimmed and lower-cased); number (trimmed, and ids that are whole "
         "numbers written one way: '00017', '+17', '17.0' and '17' all become '17').",
     )
+    valid_from_column: str | None = Field(
+        default=None,
+        description="A time-versioned entity table: several rows per customer, each valid from this timestamp "
+        "column on. Each snapshot sees the latest row valid at or before it (never a later one); customers with no "
+        "row valid yet are not in that snapshot. Duplicate (key, valid_from) pairs are an error; duplicate_keys "
+        "does not apply.",
+    )
     derived_from: Identifier | None = Field(default=None, description="An event source whose keys make the customer table (first_seen, last_seen per key) when there is no customer file; `path` is then omitted.")
+
+    @model_validator(mode="after")
+    def _versioned(self) -> "EntitySettings":
+        if self.valid_from_column and self.duplicate_keys != "error":
+            raise ValueError(f"valid_from_column is set: every (key, {self.valid_from_column}) row is a version, so "
+                             f"duplicate_keys {self.duplicate_keys!r} does not apply (leave it at 'error')")
+        if self.valid_from_column and self.valid_from_column == self.entity_key:
+            raise ValueError("valid_from_column must differ from entity_key")
+        return self
 
     @model_validator(mode="after")
     def _path_or_derived(self) -> "EntitySettings":
@@ -139,6 +155,8 @@ class EntitySettings(SourceSettings):
             if LAST_SEEN in declared:
                 raise ValueError(f"entity.{LAST_SEEN} is the key's latest event over the whole history, i.e. "
                                  "future information to every cutoff: it is never a feature")
+            if self.valid_from_column:
+                raise ValueError("a derived entity has one row per key: valid_from_column does not apply")
             unknown = [c for c in declared if c != FIRST_SEEN]
             if unknown:
                 raise ValueError(f"a derived entity has only {FIRST_SEEN} and {LAST_SEEN}; columns {unknown} "
@@ -223,14 +241,14 @@ class TimelineSettings(_Strict):
 
     as_of: datetime | Literal["auto"] = Field(
         default="auto",
-        description="Scoring timestamp (UTC). 'auto' derives it from the data: the latest event timestamp.",
+        description="Scoring timestamp (UTC). 'auto' derives it from the data: the latest event timestamp (with "
+        "date_only_events, the latest date, whose events are in).",
     )
-    training_cutoffs: int = Field(
+    training_cutoffs: Annotated[int, Field(ge=1, le=24)] | list[datetime] = Field(
         default=2,
-        ge=1,
-        le=24,
-        description="Training snapshots at as_of - horizon, as_of - horizon - spacing, ...; with two or more "
-        "the latest is the out-of-time validation set.",
+        description="A number of training snapshots at as_of - horizon, as_of - horizon - spacing, ...; or an "
+        "explicit list of cutoff timestamps (UTC), each with its label window (cutoff, cutoff + horizon] ending at "
+        "or before as_of. With two or more the latest is the out-of-time validation set (see validation_cutoffs).",
     )
     cutoff_spacing_days: int | None = Field(
         default=None, gt=0, description="Days between training cutoffs; defaults to the label horizon."
@@ -241,15 +259,58 @@ class TimelineSettings(_Strict):
         "implausible (typos such as 2099) and are quarantined, counted and reported, instead of becoming the as-of "
         "time; null keeps every event. With an explicit as_of, events after it are quarantined.",
     )
+    validation_cutoffs: list[datetime] | None = Field(
+        default=None,
+        description="The training cutoffs the model is validated on out of time (fitted on the earlier ones); each "
+        "must be one of training_cutoffs. Default: the latest training cutoff when there are two or more.",
+    )
+    date_only_events: bool = Field(default=False, description="Events carry dates only (midnight): an as-of or cutoff date means the end of that day, so the events of that day are in and the next day's are out.")
 
     @field_validator("as_of")
     @classmethod
     def _utc(cls, value: datetime | str) -> datetime | str:
         if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
-            return value.astimezone(timezone.utc)
+            return _as_utc(value)
         return value
+
+    @field_validator("training_cutoffs", "validation_cutoffs")
+    @classmethod
+    def _utc_list(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("list at least one cutoff (or give a number of cutoffs)")
+            value = sorted(_as_utc(v) for v in value)
+            repeated = sorted({v.isoformat() for v in value if value.count(v) > 1})
+            if repeated:
+                raise ValueError(f"cutoffs must differ; repeated {repeated}")
+        return value
+
+    @model_validator(mode="after")
+    def _explicit_timeline(self) -> "TimelineSettings":
+        cutoffs = self.training_cutoffs if isinstance(self.training_cutoffs, list) else None
+        if self.validation_cutoffs is not None:
+            if cutoffs is None:
+                raise ValueError("validation_cutoffs needs training_cutoffs as an explicit list of cutoffs")
+            unknown = [v.isoformat() for v in self.validation_cutoffs if v not in cutoffs]
+            if unknown:
+                raise ValueError(f"validation_cutoffs {unknown} are not among training_cutoffs "
+                                 f"{[c.isoformat() for c in cutoffs]}")
+            if len(self.validation_cutoffs) >= len(cutoffs):
+                raise ValueError("validation_cutoffs must leave at least one training cutoff to fit on")
+        if self.date_only_events:
+            stamps = [("as_of", self.as_of)] if isinstance(self.as_of, datetime) else []
+            stamps += [("training_cutoffs", c) for c in cutoffs or []]
+            timed = [f"{key} {ts.isoformat()}" for key, ts in stamps if ts.time() != time(0)]
+            if timed:
+                raise ValueError(f"date_only_events: {', '.join(timed)} carry a time of day; give dates (a date "
+                                 "means the end of that day)")
+        return self
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 class ModelSettings(_Strict):

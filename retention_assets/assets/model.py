@@ -149,8 +149,17 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             train, feature_columns(train.columns, key), LABEL, FEATURE_TIMESTAMP,
             seed=model_settings.random_seed, folds=model_settings.cv_folds, threshold=model_settings.threshold,
             trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads, key=key,
+            validation_cutoffs=list(tl.validation_cutoffs) or None,
         )
         metrics = model.metrics
+        from retention_assets.core.timeline import training_rows_warning
+
+        classes = train[LABEL].astype(int).value_counts()
+        few_rows = training_rows_warning(int(metrics["n_train"]), int(classes.min()) if len(classes) == 2 else 0)
+        context.log.info(f"trained on {metrics['n_train']:,} rows at cutoffs "
+                         f"{sorted({str(t) for t in train[FEATURE_TIMESTAMP]})}")
+        if few_rows:
+            context.log.warning(few_rows)
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
                          f"({model.validation})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
@@ -199,6 +208,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             "feature_count": dg.MetadataValue.int(len(model.feature_columns)),
             "serving_features": dg.MetadataValue.int(len(model.serving_features)),
             "training_set_rows": dg.MetadataValue.int(total),
+            "validation_cutoffs": dg.MetadataValue.json([c.isoformat() for c in tl.validation_cutoffs]),
+            "warnings": dg.MetadataValue.json([few_rows] if few_rows else []),
             "candidates": dg.MetadataValue.md(_metrics_table(model.candidate_metrics, model.model_name)),
             "roc_curve": dg.MetadataValue.md(markdown_image(roc, "ROC curve")),
             "permutation_importance": dg.MetadataValue.md(importance),

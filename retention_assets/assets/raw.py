@@ -63,25 +63,31 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, compute: EngineResource) -> dg.Output[dict]:
         from retention_assets.core.files import fingerprint
         from retention_assets.core.timeline import (
+            TimelineError,
+            boundary_warnings,
             build_timeline,
+            history_warnings,
             is_static_target,
+            parse_windows,
             static_target_cutoffs,
             undated_timeline,
         )
-        from retention_assets.features.raw import latest_timestamp
+        from retention_assets.features.raw import earliest_timestamp, latest_timestamp, stamps_at
 
         timeline_settings = settings.timeline
         static = is_static_target(settings.label.kind, settings.label.label_timestamp_column)
-        n_cutoffs, warning = static_target_cutoffs(timeline_settings.training_cutoffs, bool(settings.events), static)
-        if warning:
-            context.log.warning(warning)
+        cutoffs, collapsed = static_target_cutoffs(timeline_settings.training_cutoffs, bool(settings.events), static)
+        if collapsed:
+            context.log.warning(collapsed)
+        undated = None
         if timeline_settings.as_of == "auto" and not settings.events and static:
             with compute.engine() as engine:
                 dates = [latest_timestamp(engine, raw_name(settings.entity.name), c)
                          for c in settings.entity_date_columns]
             dates = [d for d in dates if d is not None]
-            timeline, message = undated_timeline(max(dates) if dates else None, settings.label.horizon_days)
+            undated, message = undated_timeline(max(dates) if dates else None, settings.label.horizon_days)
             context.log.info(message)
+            as_of, origin = undated.as_of, undated.as_of_source
         elif timeline_settings.as_of == "auto":
             with compute.engine() as engine:
                 latest = [latest_timestamp(engine, raw_name(name), event.timestamp_column)
@@ -89,17 +95,39 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
             latest = [ts for ts in latest if ts is not None]
             if not latest:
                 raise dg.Failure("timeline.as_of is 'auto' but no event source has any event; set timeline.as_of")
-            timeline = build_timeline(max(latest), settings.label.horizon_days, n_cutoffs,
-                                      timeline_settings.cutoff_spacing_days, "data")
+            as_of, origin = max(latest), "data"
         else:
-            timeline = build_timeline(timeline_settings.as_of, settings.label.horizon_days, n_cutoffs,
-                                      timeline_settings.cutoff_spacing_days, "settings")
-        origin = timeline.as_of_source
-        context.log.info(f"as-of {timeline.as_of.isoformat()} ({origin}); cutoffs {[c.isoformat() for c in timeline.cutoffs]}")
+            as_of, origin = timeline_settings.as_of, "settings"
+        try:
+            timeline = undated or build_timeline(
+                as_of, settings.label.horizon_days, cutoffs, timeline_settings.cutoff_spacing_days, origin,
+                validation_cutoffs=None if collapsed else timeline_settings.validation_cutoffs,
+                date_only=timeline_settings.date_only_events)
+        except TimelineError as exc:
+            raise dg.Failure(str(exc)) from None
+        warnings = []
+        with compute.engine() as engine:
+            earliest = [earliest_timestamp(engine, raw_name(name), event.timestamp_column)
+                        for name, event in settings.events.items()]
+            for name, event in settings.events.items():
+                counts, midnight_only = stamps_at(engine, raw_name(name), event.timestamp_column,
+                                                  list(timeline.snapshots))
+                warnings += boundary_warnings(timeline, f"events.{name}", counts, midnight_only)
+        earliest = [ts for ts in earliest if ts is not None]
+        warnings += history_warnings(timeline, min(earliest) if earliest else None, parse_windows(settings.windows))
+        context.log.info(f"as-of {timeline.as_of.isoformat()} ({origin}); training cutoffs "
+                         f"{[c.isoformat() for c in timeline.cutoffs]} ({timeline.cutoffs_source}); validated out "
+                         f"of time at {[c.isoformat() for c in timeline.validation_cutoffs] or 'none'}; "
+                         f"{timeline.day_boundary}")
+        for warning in warnings:
+            context.log.warning(warning)
         return dg.Output(timeline.to_dict(), metadata={
             "as_of": dg.MetadataValue.text(timeline.as_of.isoformat()),
             "as_of_source": dg.MetadataValue.text(origin),
             "training_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.cutoffs]),
+            "validation_cutoffs": dg.MetadataValue.json([c.isoformat() for c in timeline.validation_cutoffs]),
+            "day_boundary": dg.MetadataValue.text(timeline.day_boundary),
+            "warnings": dg.MetadataValue.json(warnings),
             "horizon_days": dg.MetadataValue.int(settings.label.horizon_days),
             SOURCE_FINGERPRINT: dg.MetadataValue.text(fingerprint(settings.source_paths)),
         })

@@ -9,8 +9,9 @@ they describe static attributes and never involve the label.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -116,6 +117,25 @@ def deduplicated_sql(dialect: Dialect, relation: str, key: str, policy: Duplicat
               f"AS key_rank FROM {relation} r")
     return (f"(SELECT r.* FROM {relation} r JOIN (SELECT kept_row FROM ({ranked}) ranked WHERE key_rank = 1) kept "
             f"ON r.{row} = kept.kept_row)")
+
+
+def versioned_rows_sql(dialect: Dialect, relation: str, key: str, valid_from: str, snapshots: Sequence[datetime],
+                       shift_hours: int = 0) -> str:
+    """A time-versioned entity relation as of each snapshot (an as-of join): per (key, snapshot) the row with
+    the latest `valid_from` at or before the snapshot (+ `shift_hours`), never a later one, with the snapshot
+    as FEATURE_TIMESTAMP. A key with no row valid yet has no row at that snapshot. (key, valid_from) is
+    unique (the raw layer rejects repeats), so the join back is one-to-one; only (key, valid_from) go
+    through the aggregate, never the wide rows."""
+    from retention_assets.core.columns import FEATURE_TIMESTAMP
+
+    q = dialect.ident
+    k, vf, ft = q(key), q(valid_from), q(FEATURE_TIMESTAMP)
+    bound = f"sn.{ft}" if not shift_hours else dialect.plus_hours(f"sn.{ft}", shift_hours)
+    latest = (f"SELECT r.{k} AS __key, sn.{ft} AS __at, max(r.{vf}) AS __valid_from FROM {relation} r "
+              f"JOIN {dialect.snapshot_values(FEATURE_TIMESTAMP, list(snapshots))} sn ON r.{vf} <= {bound} "
+              f"GROUP BY r.{k}, sn.{ft}")
+    return (f"(SELECT r.*, v.__at AS {ft} FROM {relation} r JOIN ({latest}) v "
+            f"ON r.{k} = v.__key AND r.{vf} = v.__valid_from)")
 
 
 def binary_target_sql(dialect: Dialect, expr: str) -> str:

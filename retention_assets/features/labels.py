@@ -45,6 +45,7 @@ class LabelDefinition:
     duplicate_policy: Literal["error", "keep_first", "keep_last"] = "error"
     order_by: str | None = None
     min_class_rows: int = 10  # target_column: fewer rows of either class fail before training
+    valid_from_column: str | None = None  # a time-versioned entity table (entity.valid_from_column)
 
     @property
     def horizon_hours(self) -> int:
@@ -154,6 +155,52 @@ ORDER BY {q(FEATURE_TIMESTAMP)}, {q(definition.key)}
 """
 
 
+def versioned_target_labels_sql(dialect: Dialect, entity: str, definition: LabelDefinition,
+                                snapshots: Sequence[datetime], as_of: datetime) -> str:
+    """Labels from the target column of a time-versioned entity table, read from the versions valid by then.
+
+    At snapshot t a customer's row is the version valid at t (`versioned_rows_sql`); customers with no
+    version valid yet have no label row, as they have no silver row. The label is the target of the
+    version valid at t + horizon (what is known when the label window closes, never a later version),
+    so it is observed at t + horizon and available once that is at or before the as-of time; a customer
+    whose version at t already says churned is not eligible (they left before the cutoff). With a
+    `label_timestamp_column` the rules of `target_column_labels_sql` apply to the version at t + horizon.
+    """
+    from retention_assets.features.entity import binary_target_sql, versioned_rows_sql
+
+    q = dialect.ident
+    key, ft, h = q(definition.key), q(FEATURE_TIMESTAMP), definition.horizon_hours
+    now = versioned_rows_sql(dialect, entity, definition.key, definition.valid_from_column, snapshots)
+    later = versioned_rows_sql(dialect, entity, definition.key, definition.valid_from_column, snapshots, h)
+    t = f"n.{ft}"
+    target_now = binary_target_sql(dialect, f"n.{q(definition.target_column)}")
+    target = binary_target_sql(dialect, f"e.{q(definition.target_column)}")
+    eligible = f"NOT coalesce({target_now} = 1, FALSE)"
+    if definition.label_timestamp_column:
+        churned_at = f"e.{q(definition.label_timestamp_column)}"
+        positive = f"(coalesce({target}, 0) = 1 AND {churned_at} IS NOT NULL)"
+        label = f"CAST(({positive} AND {churned_at} > {t} AND {churned_at} <= {dialect.plus_hours(t, h)}) AS INTEGER)"
+        eligible = f"{eligible} AND NOT ({positive} AND {churned_at} <= {t})"
+    else:
+        label = target
+    if definition.signup_column:
+        eligible = f"({eligible}) AND NOT coalesce(n.{q(definition.signup_column)} > {t}, FALSE)"
+    label_ts = dialect.plus_hours(t, h)
+    as_of_literal = dialect.timestamp(as_of)
+    return f"""
+SELECT {key}, {ft},
+  CASE WHEN __available THEN __label END AS {q(LABEL)},
+  {q(ELIGIBLE)}, {q(LABEL_TIMESTAMP)}, __available AS {q(LABEL_AVAILABLE)}
+FROM (
+  SELECT n.{key} AS {key}, {t} AS {ft}, {label} AS __label,
+    CAST({eligible} AS BOOLEAN) AS {q(ELIGIBLE)}, {label_ts} AS {q(LABEL_TIMESTAMP)},
+    ({label_ts} <= {as_of_literal} AND {t} < {as_of_literal}) AS __available
+  FROM {now} n JOIN {later} e ON e.{key} = n.{key} AND e.{ft} = n.{ft}
+) l
+ORDER BY {ft}, {key}
+"""
+
+
 def labels_sql(engine: Engine, definition: LabelDefinition, *, entity: str, activity: Sequence[ActivitySource],
                snapshots: Sequence[datetime], as_of: datetime) -> str:
     """The label of every entity key at every snapshot, as one query (the project's only label rule).
@@ -166,6 +213,8 @@ def labels_sql(engine: Engine, definition: LabelDefinition, *, entity: str, acti
     if definition.kind == "target_column":
         from retention_assets.features.entity import deduplicated_sql
 
+        if definition.valid_from_column:
+            return versioned_target_labels_sql(d, entity, definition, snapshots, as_of)
         deduplicated = deduplicated_sql(d, entity, definition.key, definition.duplicate_policy, definition.order_by)
         return target_column_labels_sql(d, deduplicated, definition, snapshots, as_of)
     spine = snapshot_spine_sql(d, entity, definition.key, list(snapshots))
@@ -219,6 +268,7 @@ def label_definition(settings, plan) -> LabelDefinition:
         duplicate_policy=entity.duplicate_keys,
         order_by=entity.order_by,
         min_class_rows=label.min_class_rows,
+        valid_from_column=entity.valid_from_column,
     )
 
 

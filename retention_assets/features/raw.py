@@ -53,6 +53,7 @@ class SourceSpec:
     settings_prefix: str = ""  # where the source is in the settings, e.g. "events.transactions"
     max_other_columns: int | None = None  # beyond this many undeclared columns, only declared ones are read
     key_normalization: str = "none"  # entity.key_normalization, the same for every source
+    valid_from_column: str | None = None  # a time-versioned entity table: (key, valid_from) must be unique
 
 
 @dataclass
@@ -292,9 +293,14 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
         checks.append((f"{q(column)} IS NULL", column, "the timestamp is empty"))
         checks.append((f"{q(column)} IS NOT NULL AND ({expr}) IS NULL", column, "the timestamp cannot be parsed"))
         typed.append(f"{expr} AS {q(column)}")
+    valid_from = None
     for column in spec.date_columns:
         expr = _timestamp_expr(engine, column, kinds[column], spec.naive_timezone)
         checks.append((f"{_present(engine, column)} AND ({expr}) IS NULL", column, "the date cannot be parsed"))
+        if column == spec.valid_from_column:
+            valid_from = expr
+            checks.append((f"NOT ({_present(engine, column)})", column,
+                           "the valid-from time is empty (entity.valid_from_column: every version needs one)"))
         typed.append(f"CASE WHEN trim({d.as_string(q(column))}) = '' THEN NULL ELSE {expr} END AS {q(column)}")
     allowed_negative = {}
     for column in numeric:
@@ -322,9 +328,21 @@ def _validate_and_write(engine: Engine, spec: SourceSpec, target: str, key_rule:
     if errors:
         raise DataValidationError.combined(errors)
 
+    if valid_from is not None:  # a versioned entity table: each (key, valid_from) once
+        pair = f"concat({canonical}, '|', {d.as_string(valid_from)})"
+        repeated = engine.scalar(f"SELECT count(*) - count(DISTINCT {pair}) FROM {relation}")
+        if repeated:
+            rows, values = _offending_rows(
+                engine, relation, f"{pair} IN (SELECT {pair} FROM {relation} GROUP BY 1 HAVING count(*) > 1)",
+                spec.entity_key, limit=10)
+            raise DataValidationError(
+                spec.path, f"{repeated} row(s) repeat a (key, {spec.valid_from_column}) pair: a customer can have "
+                "only one version valid from a given time (entity.valid_from_column); remove or merge the repeated "
+                "versions", column=spec.entity_key,
+                rows=rows, examples=values)
     duplicate_rows = engine.scalar(
         f"SELECT count(*) - count(DISTINCT {canonical}) FROM {relation}"
-    ) if spec.unique_key or not spec.timestamp_columns else 0  # entity tables only
+    ) if (spec.unique_key or not spec.timestamp_columns) and valid_from is None else 0  # entity tables only
     if spec.unique_key and duplicate_rows:
         rows, values = _offending_rows(
             engine, relation, f"{canonical} IN (SELECT {canonical} FROM {relation} "
@@ -418,10 +436,12 @@ def source_specs(settings) -> dict[str, SourceSpec]:
             file_format=entity.file_format,
             entity_key=entity.entity_key,
             date_columns=tuple(dict.fromkeys([*entity.date_columns, *label_ts_cols,
-                                              *([entity.signup_column] if entity.signup_column else [])])),
+                                              *([entity.signup_column] if entity.signup_column else []),
+                                              *([entity.valid_from_column] if entity.valid_from_column else [])])),
             numeric_columns=tuple(entity.numeric_columns or ()),
             string_columns=tuple(dict.fromkeys([*(entity.categorical_columns or ()), *target_cols])),
-            unique_key=entity.duplicate_keys == "error",
+            unique_key=entity.duplicate_keys == "error" and not entity.valid_from_column,
+            valid_from_column=entity.valid_from_column,
             keep_other_columns=True,
             exclude_columns=tuple(entity.exclude_columns),
             row_numbers=True,
@@ -510,3 +530,20 @@ def user_columns_relation(engine: Engine, table: str) -> str:
     relation = engine.relation(table)
     columns = [c for c in engine.column_types(relation) if c != SOURCE_ROW]
     return f"(SELECT {', '.join(engine.dialect.ident(c) for c in columns)} FROM {relation})"
+
+
+def earliest_timestamp(engine: Engine, table: str, column: str):
+    """The earliest value of a timestamp column of a stored table (None when it has no rows)."""
+    return engine.scalar(f"SELECT min({engine.dialect.ident(column)}) FROM {engine.relation(table)}")
+
+
+def stamps_at(engine: Engine, table: str, column: str, instants: list[datetime]) -> tuple[dict[datetime, int], bool]:
+    """How many rows of a stored table are stamped exactly at each of `instants`, and whether every stamp
+    is a date only (midnight UTC): what the day boundary of a snapshot means for this source. One scan."""
+    d = engine.dialect
+    c = d.ident(column)
+    seconds = d.epoch_seconds(c)
+    items = [f"count(*) FILTER (WHERE {c} = {d.timestamp(t)})" for t in instants]
+    items.append(f"count(*) FILTER (WHERE floor({seconds} / 86400.0) * 86400.0 <> {seconds})")
+    row = engine.rows(f"SELECT {', '.join(items)} FROM {engine.relation(table)}")[0]
+    return {t: int(n) for t, n in zip(instants, row)}, int(row[-1]) == 0

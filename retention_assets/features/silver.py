@@ -34,42 +34,50 @@ def check_one_to_one(engine: Engine, relation: str, keys: Sequence[str], name: s
 
 
 def silver_sql(engine: Engine, *, entity: str, entity_columns: list[str], key: str, snapshots: Sequence[datetime],
-               inputs: dict[str, tuple[str, list[str]]], date_columns: Sequence[str] = ()) -> str:
+               inputs: dict[str, tuple[str, list[str]]], date_columns: Sequence[str] = (),
+               valid_from: str | None = None) -> str:
     """Entity attributes at every snapshot, then each input's columns, ordered by (feature_timestamp, key).
 
     `inputs` maps a table name to (its relation, the columns it adds). Date columns become
     `days_since_<column>` as of each row's feature timestamp (the raw dates are dropped: a model
-    should see durations, not calendar dates), placed after the feature timestamp.
+    should see durations, not calendar dates), placed after the feature timestamp. With `valid_from`
+    (a time-versioned entity table) each snapshot takes the version valid at it (`versioned_rows_sql`):
+    a customer with no version valid yet has no row there, and the valid-from column itself is dropped.
     """
+    from retention_assets.features.entity import versioned_rows_sql
+
     d = engine.dialect
     q = d.ident
     sn = f"{d.snapshot_values(FEATURE_TIMESTAMP, list(snapshots))}"
     dates = set(date_columns)
-    select = [f"e.{q(c)}" for c in entity_columns if c not in dates]
-    select.append(f"sn.{q(FEATURE_TIMESTAMP)}")
-    select += [f"{d.days_between(f'sn.{q(FEATURE_TIMESTAMP)}', f'e.{q(c)}')} AS {q(f'days_since_{c}')}"
-               for c in date_columns]
+    select = [f"e.{q(c)}" for c in entity_columns if c not in dates and c != valid_from]
+    at = f"e.{q(FEATURE_TIMESTAMP)}" if valid_from else f"sn.{q(FEATURE_TIMESTAMP)}"
+    select.append(f"{at} AS {q(FEATURE_TIMESTAMP)}")
+    select += [f"{d.days_between(at, f'e.{q(c)}')} AS {q(f'days_since_{c}')}" for c in date_columns]
+    source = (f"{versioned_rows_sql(d, entity, key, valid_from, snapshots)} e" if valid_from
+              else f"{entity} e CROSS JOIN {sn} sn")
     joins = []
     for i, (relation, columns) in enumerate(inputs.values()):
         alias = f"w{i}"
         select += [f"{alias}.{q(c)}" for c in columns]
         joins.append(f"LEFT JOIN {relation} {alias} ON {alias}.{q(key)} = e.{q(key)} "
-                     f"AND {alias}.{q(FEATURE_TIMESTAMP)} = sn.{q(FEATURE_TIMESTAMP)}")
+                     f"AND {alias}.{q(FEATURE_TIMESTAMP)} = {at}")
     newline = "\n"
-    return (f"SELECT {', '.join(select)}\nFROM {entity} e CROSS JOIN {sn} sn\n{newline.join(joins)}\n"
-            f"ORDER BY sn.{q(FEATURE_TIMESTAMP)}, e.{q(key)}")
+    return (f"SELECT {', '.join(select)}\nFROM {source}\n{newline.join(joins)}\n"
+            f"ORDER BY {at}, e.{q(key)}")
 
 
 def build_silver(engine: Engine, *, entity_table: str, key: str, snapshots: Sequence[datetime], inputs: Sequence[str],
-                 date_columns: Sequence[str] = (), target: str) -> TableInfo:
-    """Check every join is one-to-one, then write the joined table `target`."""
+                 date_columns: Sequence[str] = (), target: str, valid_from: str | None = None) -> TableInfo:
+    """Check every join is one-to-one, then write the joined table `target`. `valid_from`: the entity
+    table is time-versioned (one row per key and valid-from time; see `silver_sql`)."""
     entity = engine.relation(entity_table)
-    check_one_to_one(engine, entity, [key], f"the entity table {entity_table}")
+    check_one_to_one(engine, entity, [key, valid_from] if valid_from else [key], f"the entity table {entity_table}")
     entity_columns = list(engine.column_types(entity))
-    missing = [c for c in date_columns if c not in entity_columns]
+    missing = [c for c in [*date_columns, *([valid_from] if valid_from else [])] if c not in entity_columns]
     if missing:
         raise ValueError(f"{entity_table} has no date column(s) {missing}")
-    seen = {c for c in entity_columns if c not in date_columns} | {FEATURE_TIMESTAMP}
+    seen = {c for c in entity_columns if c not in date_columns and c != valid_from} | {FEATURE_TIMESTAMP}
     seen |= {f"days_since_{c}" for c in date_columns}
     joined: dict[str, tuple[str, list[str]]] = {}
     for name in inputs:
@@ -82,5 +90,5 @@ def build_silver(engine: Engine, *, entity_table: str, key: str, snapshots: Sequ
         seen |= set(columns)
         joined[name] = (relation, columns)
     sql = silver_sql(engine, entity=entity, entity_columns=entity_columns, key=key, snapshots=snapshots,
-                     inputs=joined, date_columns=date_columns)
+                     inputs=joined, date_columns=date_columns, valid_from=valid_from)
     return engine.write_table(target, sql)

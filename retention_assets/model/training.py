@@ -8,7 +8,9 @@ validation ROC AUC is refitted on every training row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -147,13 +149,14 @@ def top_decile_lift(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true)[top]) / base)
 
 
-def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds):
-    """Out-of-sample predictions, the labels they belong to, the scheme and the rows' positions."""
+def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds, validation_cutoffs=None):
+    """Out-of-sample predictions, the labels they belong to, the scheme and the rows' positions.
+    `validation_cutoffs` (None: the latest cutoff) are the snapshots validated on out of time."""
     from sklearn.model_selection import StratifiedKFold
 
     cutoffs = np.sort(np.unique(timestamps))
     if len(cutoffs) >= 2:
-        valid = timestamps == cutoffs[-1]
+        valid = timestamps == cutoffs[-1] if validation_cutoffs is None else _at(timestamps, validation_cutoffs)
         if len(np.unique(y[valid])) == 2 and len(np.unique(y[~valid])) == 2:
             pipe = make_pipeline(kind, numeric, categorical, seed).fit(x[~valid], y[~valid])
             return y[valid], pipe.predict_proba(x[valid])[:, 1], "out_of_time", np.flatnonzero(valid)
@@ -165,6 +168,11 @@ def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, 
         pipe = make_pipeline(kind, numeric, categorical, seed).fit(x.iloc[train_idx], y[train_idx])
         proba[test_idx] = pipe.predict_proba(x.iloc[test_idx])[:, 1]
     return y, proba, "stratified_cv", np.arange(len(y))
+
+
+def _at(timestamps: np.ndarray, cutoffs: Sequence[datetime]) -> np.ndarray:
+    """Which rows lie at one of `cutoffs` (naive timestamps are UTC)."""
+    return pd.to_datetime(pd.Series(timestamps), utc=True).isin(pd.to_datetime(list(cutoffs), utc=True)).to_numpy()
 
 
 def fit_churn_model(
@@ -180,6 +188,7 @@ def fit_churn_model(
     candidates: tuple[str, ...] = CANDIDATES,
     threads: int | None = 1,
     key: str | None = None,
+    validation_cutoffs: Sequence[datetime] | None = None,
 ) -> TrainedModel:
     """Validate every candidate, keep the best by ROC AUC, refit it on all training rows.
 
@@ -190,7 +199,8 @@ def fit_churn_model(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="openmp"):
-        model = _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates)
+        model = _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates,
+                                 validation_cutoffs)
     if key is not None:
         model.validation_keys = train.iloc[model.validation_rows][[key, timestamp]].reset_index(drop=True)
     model.serving_features = used_features(model)
@@ -219,7 +229,8 @@ def used_features(model: TrainedModel) -> list[str]:
     return [f for f in model.feature_columns if f in wanted]
 
 
-def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates) -> TrainedModel:
+def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates,
+                     validation_cutoffs=None) -> TrainedModel:
     from sklearn.metrics import roc_curve
 
     y = train[label].astype(int).to_numpy()
@@ -230,7 +241,8 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
     timestamps = train[timestamp].to_numpy()
     results = {}
     for kind in candidates:
-        y_valid, proba, scheme, rows = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds)
+        y_valid, proba, scheme, rows = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds,
+                                                               validation_cutoffs)
         chosen = threshold if threshold is not None else best_f1_threshold(y_valid, proba)
         results[kind] = (evaluate(y_valid, proba, chosen), y_valid, proba, scheme, rows)
     best = max(results, key=lambda k: results[k][0]["roc_auc"])

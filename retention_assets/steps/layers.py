@@ -57,7 +57,9 @@ def raw_source(engine: Engine, settings: Settings, params: dict[str, Any]) -> St
 
 
 def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepReport:
-    """The entity table cleaned by the plan's bronze_entity recommendations (and its text columns as components)."""
+    """The entity table cleaned by the plan's bronze_entity recommendations (and its text columns as components).
+    A time-versioned table (entity.valid_from_column) keeps every version; its fences and medians are over all
+    versions (static cleaning constants, not features; documented in the README)."""
     from retention_assets.exploration.plan import RunPlan
     from retention_assets.features.entity import CleaningPlan, clean_entity_table
     from retention_assets.features.labels import label_definition
@@ -75,17 +77,20 @@ def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) ->
         engine, relation=engine.relation(raw_name(entity.name)), key=entity.entity_key,
         plan=CleaningPlan.from_recommendations(recs), target=BRONZE_ENTITY,
         duplicate_policy=entity.duplicate_keys, order_by=entity.order_by,
-        passthrough=tuple(settings.entity_date_columns), drop=tuple(dict.fromkeys([*label_columns, *excluded])),
+        passthrough=(*settings.entity_date_columns, *([entity.valid_from_column] if entity.valid_from_column else [])),
+        drop=tuple(dict.fromkeys([*label_columns, *excluded])),
     )
-    text_applied = []
+    text_applied, report = [], StepReport()
     for rec in recs:
-        if rec.action == "text_svd" and rec.column in engine.column_types(engine.relation(BRONZE_ENTITY)):
+        if rec.action == "text_svd" and entity.valid_from_column:  # components are keyed by customer, not version
+            report.warning(f"{rec.id}: text components of {rec.column} are not built for a time-versioned entity "
+                           "table (entity.valid_from_column); the column is kept as text")
+        elif rec.action == "text_svd" and rec.column in engine.column_types(engine.relation(BRONZE_ENTITY)):
             replace_text_with_components(
                 engine, table=BRONZE_ENTITY, key=entity.entity_key, source=entity.name, column=rec.column,
                 n_components=int(rec.params.get("components", exploration.text_components)),
                 max_features=exploration.text_max_features, fit_rows=exploration.text_fit_rows)
             text_applied.append(rec.id)
-    report = StepReport()
     report.add_table(engine, BRONZE_ENTITY)
     if cleaning.duplicates_dropped:
         report.warning(f"dropped {cleaning.duplicates_dropped} duplicate key row(s) ({entity.duplicate_keys})")
@@ -143,7 +148,7 @@ def silver(engine: Engine, settings: Settings, params: dict[str, Any]) -> StepRe
     tl = Timeline.from_dict(params["timeline"])
     info = build_silver(engine, entity_table=BRONZE_ENTITY, key=settings.entity.entity_key,
                         snapshots=list(tl.snapshots), inputs=silver_inputs(settings), date_columns=settings.entity_date_columns,
-                        target=SILVER)
+                        target=SILVER, valid_from=settings.entity.valid_from_column)
     report = StepReport()
     report.add_table(engine, SILVER)
     report.values = {"customers": info.rows // len(tl.snapshots), "feature_count": len(info.columns) - 2}

@@ -158,6 +158,6 @@ def test_the_undated_timeline_rule():
     assert "latest entity date" in message
     assert undated_timeline(None, 30)[0].cutoffs == (UNDATED_CUTOFF,)
     n, warning = static_target_cutoffs(3, has_events=False, static_target=True)
-    assert n == 1 and "training_cutoffs is 3" in warning
+    assert n == 1 and "asks for 3 cutoffs" in warning
     assert static_target_cutoffs(3, has_events=True, static_target=True) == (3, None)
     assert static_target_cutoffs(3, has_events=False, static_target=False) == (3, None)
