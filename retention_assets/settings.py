@@ -362,6 +362,18 @@ class ModelSettings(_Strict):
         default=2000, ge=10,
         description="Training rows re-read through Feast's get_historical_features to prove the training set.",
     )
+    max_plausible_auc: float = Field(
+        default=0.97, gt=0.5, le=1.0,
+        description="A model whose validation ROC AUC is above this is not promoted (blocking check "
+        "plausible_auc), naming its top features: churn is never that predictable from honest features, so "
+        "such a score means a leak each probe let pass. Raise it only with evidence that the data is that "
+        "predictable.",
+    )
+    max_static_advantage: float = Field(
+        default=0.15, ge=0, le=0.5,
+        description="An entity column (taken at export) whose single-feature AUC is more than this above "
+        "the best event-window feature's, pooled or at one cutoff, is flagged by leakage_probe.",
+    )
 
 
 class BusinessSettings(_Strict):

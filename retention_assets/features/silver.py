@@ -92,3 +92,23 @@ def build_silver(engine: Engine, *, entity_table: str, key: str, snapshots: Sequ
     sql = silver_sql(engine, entity=entity, entity_columns=entity_columns, key=key, snapshots=snapshots,
                      inputs=joined, date_columns=date_columns, valid_from=valid_from)
     return engine.write_table(target, sql)
+
+
+def column_origins(engine: Engine, *, entity_table: str, key: str, inputs: Sequence[str],
+                   date_columns: Sequence[str] = ()) -> dict[str, str]:
+    """Each silver (so gold) feature column's source table, as `build_silver` lays them out.
+
+    Entity columns, and the "days since" of entity dates, are attributes as the entity file holds them
+    (taken at export); an input's columns (event windows, text windows) are computed per snapshot from
+    events at or before it. The leakage probe compares the two kinds (`features.leakage.static_advantage`).
+    """
+    origin: dict[str, str] = {}
+    dates = set(date_columns)
+    for column in engine.column_types(engine.relation(entity_table)):
+        if column != key:
+            origin[f"days_since_{column}" if column in dates else column] = entity_table
+    for name in inputs:
+        for column in engine.column_types(engine.relation(name)):
+            if column not in (key, FEATURE_TIMESTAMP):
+                origin[column] = name
+    return origin

@@ -22,7 +22,8 @@ def test_every_asset_materializes_and_every_check_passes(graph):
     checks = check_results(result)
     assert checks == {"silver_joined:silver_unique_keys": True, "gold_features:point_in_time": True,
                       "gold_features:two_label_classes": True, "gold_features:leakage_probe": True,
-                      "churn_model:beats_champion": True, "training_set:matches_feast": True,
+                      "churn_model:beats_champion": True, "churn_model:plausible_auc": True,
+                      "training_set:matches_feast": True,
                       "feature_drift:no_significant_drift": True, "model_performance:no_performance_drop": True}
 
 

@@ -97,3 +97,57 @@ def test_a_leak_at_one_cutoff_is_found_even_when_pooling_hides_it():
     grouped = single_feature_auc_by_group(frame, ["export_column"], "churned", "feature_timestamp")
     assert pooled < 0.95 < grouped["auc"].item()
     assert grouped["scope"].item() == str(T2)
+
+
+def test_a_static_column_far_better_than_every_event_feature_is_flagged_with_the_comparison():
+    from retention_assets.features.leakage import STATIC_ADVANTAGE, single_feature_auc_per_scope, static_advantage
+
+    frame = synthetic(1000)
+    rng = np.random.default_rng(2)
+    # an export-time total: mostly the label, a little noise; `signal` plays the event-window feature
+    frame["lifetime_orders"] = frame["churned"] * 3 + rng.normal(scale=1.2, size=len(frame))
+    per_scope = single_feature_auc_per_scope(frame, ["signal", "noise", "plan", "lifetime_orders"], "churned",
+                                             "feature_timestamp")
+    findings = static_advantage(per_scope, ["plan", "lifetime_orders"], ["signal", "noise"], 0.15)
+    assert [f.column for f in findings] == ["lifetime_orders"] and findings[0].reason == STATIC_ADVANTAGE
+    assert "best event-window feature:" in findings[0].evidence and "(signal)" in findings[0].evidence
+    # not flagged when an event-window feature is as good, or when there is nothing time-safe to compare
+    assert static_advantage(per_scope, ["lifetime_orders"], ["signal", "lifetime_orders"], 0.15) == []
+    assert static_advantage(per_scope, ["lifetime_orders"], [], 0.15) == []
+
+
+def test_every_suspect_is_named_once_by_reason_and_the_tree_sees_what_the_others_left():
+    from retention_assets.features.leakage import (
+        FUTURE_DATES,
+        LeakageFinding,
+        describe,
+        near_perfect_separation,
+        suspect_columns,
+        too_predictive,
+    )
+
+    frame = synthetic(1000)
+    frame["copy_a"] = frame["churned"] * 2.0
+    frame["copy_b"] = frame["churned"] - 1.0
+    aucs = single_feature_auc(frame, ["signal", "copy_a", "copy_b"], "churned")
+    findings = too_predictive(aucs, 0.95) + [LeakageFinding("days_since_x", "3 rows later", FUTURE_DATES)]
+    assert suspect_columns(findings) == ["copy_a", "copy_b", "days_since_x"]
+    message = describe(findings)
+    assert message.index("[single-feature AUC] copy_a") < message.index("copy_b") < message.index("[future dates]")
+    tree = near_perfect_separation(frame, ["signal", "copy_a"], "churned", 0.99)
+    assert tree[0].suspects == ("copy_a",) and "copy_a (100%)" in tree[0].evidence
+    assert near_perfect_separation(frame, ["signal", "noise"], "churned", 0.99) == []
+
+
+def test_an_implausibly_good_model_is_refused_naming_its_top_features():
+    from retention_assets.features.leakage import plausible_model
+
+    frame = synthetic(800)
+    frame["leak"] = frame["churned"] + np.random.default_rng(1).normal(scale=0.3, size=len(frame))
+    importance = {"leak": 0.3, "signal": 0.05, "noise": 0.0}
+    refused = plausible_model(0.991, importance, frame, "churned", 0.97)
+    assert not refused.passed
+    assert "0.9910 is above model.max_plausible_auc 0.97" in refused.reason
+    assert refused.reason.index("leak (single-feature AUC") < refused.reason.index("signal (single-feature AUC")
+    assert refused.top_features["feature"].tolist() == ["leak", "signal", "noise"]
+    assert plausible_model(0.85, importance, frame, "churned", 0.97).passed
