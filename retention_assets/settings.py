@@ -114,6 +114,15 @@ class EntitySettings(SourceSettings):
         "whitespace removed); trim_lower (trimmed and lower-cased); number (trimmed, and ids that are whole "
         "numbers written one way: '00017', '+17', '17.0' and '17' all become '17').",
     )
+    path: Path | None = None
+    derived_from: Identifier | None = Field(default=None, description="An event source whose keys make the customer table (first_seen, last_seen per key) when there is no customer file; `path` is then omitted.")
+
+    @model_validator(mode="after")
+    def _path_or_derived(self) -> "EntitySettings":
+        if (self.path is None) == (self.derived_from is None):
+            raise ValueError("entity needs exactly one of `path` (a customer file) and `derived_from` (an event "
+                             "source whose keys make the customer table)")
+        return self
 
 
 class EventSettings(SourceSettings):
@@ -205,6 +214,7 @@ class TimelineSettings(_Strict):
         "implausible (typos such as 2099) and are quarantined, counted and reported, instead of becoming the as-of "
         "time; null keeps every event. With an explicit as_of, events after it are quarantined.",
     )
+    date_only_events: bool = Field(default=False, description="Events carry dates only (midnight): an as-of or cutoff date means the end of that day, so the events of that day are in and the next day's are out.")
 
     @field_validator("as_of")
     @classmethod

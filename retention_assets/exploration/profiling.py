@@ -48,7 +48,8 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
 from pathlib import Path
@@ -137,7 +138,10 @@ class DatasetProfile:
     time_span: dict | None = None
     # whole-number columns that repeat in a file with a datetime (keys by repetition, whatever their type), each
     # with its evidence: {"distinct": n, "rows_per_value": mean}; ranked most distinct first
-    repeating_numbers: dict[str, dict] = field(default_factory=dict)
+    repeating_numbers: dict[str, dict] = dataclasses.field(default_factory=dict)
+    # why each key candidate is one and why the first was chosen (set by `retention explore`, which sees every file)
+    key_reasons: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)  # what explore concluded about the file as a whole
 
 
 @dataclass
