@@ -80,15 +80,16 @@ def choose_entity(profiles: dict[str, DatasetProfile], relationships, chosen: st
 # keys: from repetition and from the other files
 
 
-def _joins(name: str, column: str, relationships) -> list[tuple[str, str, float]]:
-    """(other dataset, its unique column, share matched) for each unique column of another file `column` joins."""
+def _joins(name: str, column: str, relationships) -> list[tuple[str, str, float, float]]:
+    """(other dataset, its unique column, share of this column's rows matched, share of the other's keys found)
+    for each unique column of another file that `column` joins; the best covering first."""
     found = []
     for r in relationships:
         if r.right == name and r.right_column == column and r.cardinality in ("one_to_one", "one_to_many"):
-            found.append((r.left, r.left_column, r.right_match_rate))
+            found.append((r.left, r.left_column, r.right_match_rate, r.left_match_rate))
         if r.left == name and r.left_column == column and r.cardinality in ("one_to_one", "many_to_one"):
-            found.append((r.right, r.right_column, r.left_match_rate))
-    return sorted(found, key=lambda j: (-j[2], j[0], j[1]))
+            found.append((r.right, r.right_column, r.left_match_rate, r.right_match_rate))
+    return sorted(found, key=lambda j: (-j[3], -j[2], j[0], j[1]))
 
 
 def _repetition(profile: DatasetProfile, column: str) -> str:
@@ -114,10 +115,11 @@ def rank_keys(profiles: dict[str, DatasetProfile], relationships) -> dict[str, D
                      or (profile.columns[c].type == "identifier" and profile.columns[c].unique_ratio < 0.95)]
         joined = {c: j[0] for c in repeating if (j := _joins(name, c, relationships))}
         reasons = {}
-        for column, (other, other_column, rate) in joined.items():
-            reasons[column] = f"joins {other}.{other_column} (unique there): {rate:.0%} matched"
+        for column, (other, other_column, rate, coverage) in joined.items():
+            reasons[column] = (f"joins {other}.{other_column} (unique there): {rate:.0%} of its rows matched, "
+                               f"{coverage:.0%} of the keys of {other} found")
         if profile.granularity == "event" or (joined and profile.timestamp_candidates):
-            order = sorted(joined, key=lambda c: (-joined[c][2], repeating.index(c)))
+            order = sorted(joined, key=lambda c: (-joined[c][3], -joined[c][2], repeating.index(c)))
             order += [c for c in profile.key_candidates if c not in order]
             order += [c for c in repeating if c not in order]
             for column in order:
