@@ -19,11 +19,12 @@ def _events(n: int, seed: int, *, dates_only: bool = False) -> tuple[pd.DataFram
     churned = rng.random(n) < 0.35
     for customer in range(1, n + 1):
         gap = rng.uniform(3, 12)
-        stop = rng.uniform(60, SPAN_DAYS - 40) if churned[customer - 1] else SPAN_DAYS
+        stop = SPAN_DAYS - rng.uniform(5, 90) if churned[customer - 1] else SPAN_DAYS
         day = rng.uniform(0, 20)
         while day < stop:
             rows.append((customer, day, round(float(rng.gamma(2.0, 15.0)), 2), int(rng.integers(1, 400))))
-            day += rng.exponential(gap)
+            fading = churned[customer - 1] and day > stop - 60  # churners come back less and less before they stop
+            day += rng.exponential(gap * (3 if fading else 1))
     frame = pd.DataFrame(rows, columns=["user_id", "day", "amount", "product_id"])
     stamps = START + pd.to_timedelta(frame.pop("day"), unit="D")
     frame.insert(1, "event_time", stamps.dt.floor("D") if dates_only else stamps.dt.floor("s"))
