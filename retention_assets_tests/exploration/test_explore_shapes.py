@@ -123,3 +123,31 @@ def test_the_proposed_timeline_always_fits_in_the_span(span, gap, spread):
     assert proposal.horizon_days <= proposal.active_within_days <= max(1, int(span))
     assert "all_time" in proposal.windows
     assert all(w == "all_time" or int(w[:-1]) / (24 if w.endswith("h") else 1) <= span for w in proposal.windows)
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole graph from the settings explore wrote, unedited (shape a runs in test_readme_explore.py)
+
+
+def materialize(tmp_path, build):
+    from retention_assets_tests.pipeline import run_refresh, step_failures
+
+    settings_path, _ = explore(tmp_path, build(tmp_path))
+    settings = load_settings(settings_path)
+    result = run_refresh(settings)
+    assert result.success, step_failures(result)
+    return settings, result
+
+
+@pytest.mark.skip(reason="needs the derived helper's entity.derived_from pipeline support (raw customer table)")
+def test_an_events_only_log_materializes_unedited(tmp_path):
+    materialize(tmp_path, shapes.events_only)
+
+
+@pytest.mark.skip(reason="needs the derived helper's entity-only runs (as_of auto without events)")
+def test_an_entity_only_table_materializes_unedited(tmp_path):
+    materialize(tmp_path, shapes.entity_only)
+
+
+def test_date_only_events_materialize_unedited(tmp_path):
+    materialize(tmp_path, shapes.date_only_events)
