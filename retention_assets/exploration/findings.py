@@ -136,6 +136,8 @@ def _version(data: dict, keys: Iterable[str]) -> str:
 
 
 def _detected(profile: DatasetProfile) -> dict:
+    explained = {"key_reasons": dict(profile.key_reasons)} if profile.key_reasons else {}
+    explained |= {"notes": list(profile.notes)} if profile.notes else {}
     return _round({
         "rows": profile.rows,
         "granularity": profile.granularity,
@@ -148,6 +150,7 @@ def _detected(profile: DatasetProfile) -> dict:
         "duplicate_keys": profile.duplicate_keys,
         "events_per_entity": profile.events_per_entity,
         "time_span": profile.time_span,
+        **explained,
     })
 
 
@@ -254,6 +257,13 @@ class Findings:
 
     def _column_review(self, name: str) -> dict:
         return self._column_entries().get(name, {}).get("review") or {}
+
+    def reviewed_type(self, name: str) -> str | None:
+        """The type a person set for a column, or None."""
+        value = self._column_review(name).get("type")
+        if value is not None:
+            _check_type(self.path, name, value)
+        return value
 
     def column_type(self, name: str) -> str | None:
         """The reviewed type if a person set one, else the detected one."""

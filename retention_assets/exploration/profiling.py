@@ -24,6 +24,12 @@ are tried on a column's non-null values:
 Granularity, also from values: a table with a repeating identifier (unique ratio < 0.95) and a
 datetime column is event-level (keyed by the repeating identifier, timed by the datetime column
 with the most distinct values); otherwise it is entity-level, keyed by its most unique identifier.
+Keys by repetition: in a table with a datetime column, a column of whole non-negative numbers with at
+least `MIN_INTEGER_KEYS` distinct values and at least two rows per value (`REPEATING_NUMBER_ROWS`) is
+a key candidate whatever its type (`repeating_numbers`, most distinct first): an integer `user_id` of
+an event log. Such a table without a unique identifier is event-level keyed by it; with one (an event
+id, or a customer table with an age) it stays entity-level and exploration decides from the other
+files (a column that joins another file's unique column is a key).
 
 Profiles run on an engine, out of core. What needs values (the type rules, examples, the mean number
 of words) reads a bounded deterministic sample: the whole table when it has at most `sample_rows`
@@ -42,6 +48,7 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
@@ -70,6 +77,7 @@ REPEATING_KEY_SHARE = 0.001
 CODE_SHARE = 0.9
 TEXT_MIN_WORDS = 3.0
 NEARLY_UNIQUE = 0.95
+REPEATING_NUMBER_ROWS = 2.0  # mean rows per value from which whole numbers repeat like a key
 FAR_PAST_YEARS = 50
 EPOCH_PLACEHOLDER_LIMIT = pd.Timestamp("1971-01-01", tz="UTC")
 MAX_EXAMPLE_CHARS = 80
@@ -128,6 +136,12 @@ class DatasetProfile:
     columns: dict[str, ColumnProfile]
     events_per_entity: dict | None = None
     time_span: dict | None = None
+    # whole-number columns that repeat in a file with a datetime (keys by repetition, whatever their type), each
+    # with its evidence: {"distinct": n, "rows_per_value": mean}; ranked most distinct first
+    repeating_numbers: dict[str, dict] = dataclasses.field(default_factory=dict)
+    # why each key candidate is one and why the first was chosen (set by `retention explore`, which sees every file)
+    key_reasons: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)  # what explore concluded about the file as a whole
 
 
 @dataclass
@@ -744,23 +758,57 @@ class _Grain:
     timestamp_candidates: list[str]
 
 
-def _grain(columns: dict[str, ColumnProfile], rows: int) -> _Grain:
-    """Event-level with a repeating identifier and a datetime; else entity-level by the most unique identifier."""
+def _grain(columns: dict[str, ColumnProfile], rows: int, repeating_numbers: dict[str, dict] | None = None) -> _Grain:
+    """Event-level with a repeating identifier (or, without a unique identifier, repeating whole numbers) and a
+    datetime; else entity-level by the most unique identifier (or a unique column of whole numbers)."""
     order = list(columns)
     identifiers = [c for c in order if columns[c].type == "identifier"]
     repeating = [c for c in identifiers if columns[c].unique_ratio < NEARLY_UNIQUE]
     nearly_unique = [c for c in identifiers if c not in repeating]
+    numbers = [c for c in (repeating_numbers or {}) if c in columns and columns[c].type != "identifier"]
     datetimes = sorted(
         (c for c in order if columns[c].type == "datetime"),
         key=lambda c: (-columns[c].cardinality, order.index(c)),
     )
-    if repeating and datetimes:
-        return _Grain("event", _best_first(repeating, columns, order), datetimes[0], datetimes)
     exact = [c for c in nearly_unique if columns[c].cardinality == rows]
+    if datetimes and (repeating or (numbers and not exact)):
+        return _Grain("event", _best_first(repeating, columns, order) + numbers, datetimes[0], datetimes)
     key_candidates = exact + _best_first([c for c in nearly_unique if c not in exact], columns, order)
     if not key_candidates:
         key_candidates = _best_first(repeating, columns, order)
     return _Grain("entity", key_candidates, None, datetimes)
+
+
+def regrain(profile: DatasetProfile) -> DatasetProfile:
+    """The profile's grain, key candidates and time column derived again from its (possibly reviewed) column
+    types: a person who types a repeating integer `identifier` turns its table into an event log."""
+    from dataclasses import replace
+
+    grain = _grain(profile.columns, profile.rows, profile.repeating_numbers)
+    return replace(profile, granularity=grain.granularity, key_candidates=grain.key_candidates,
+                   entity_key=grain.key_candidates[0] if grain.key_candidates else None,
+                   timestamp_column=grain.timestamp_column, timestamp_candidates=grain.timestamp_candidates,
+                   time_span=_time_span(profile.columns[grain.timestamp_column]) if grain.timestamp_column else None,
+                   target_candidates=([c for c in profile.columns if profile.columns[c].type == "binary"
+                                       and c != (grain.key_candidates or [None])[0]]
+                                      if grain.granularity == "entity" else []))
+
+
+def _repeating_numbers(engine: Engine, relation: str, sql_columns: list[_Column], types: dict[str, ColumnType],
+                       present: dict[str, int]) -> dict[str, dict]:
+    """Whole-number columns repeating like a key, in a table with a datetime (see the module docstring)."""
+    if "datetime" not in types.values():
+        return {}
+    numeric = [c for c in sql_columns if types[c.name] == "numeric"]
+    found = {}
+    for name, evidence in _integer_evidence(engine, relation, numeric).items():
+        if not evidence.whole or evidence.distinct < MIN_INTEGER_KEYS:
+            continue
+        rows_per_value = present[name] / evidence.distinct
+        if rows_per_value >= REPEATING_NUMBER_ROWS:
+            found[name] = {"distinct": evidence.distinct, "rows_per_value": rows_per_value}
+    order = [c.name for c in sql_columns]
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1]["distinct"], order.index(kv[0]))))
 
 
 def _time_span(column: ColumnProfile) -> dict | None:
@@ -804,7 +852,8 @@ def profile_relation(
     _add_datetime_stats(engine, relation, [c for c in sql_columns if types[c.name] == "datetime"], columns,
                         _as_utc(reference_time) if reference_time is not None else None)
 
-    grain = _grain(columns, counts.rows)
+    repeating_numbers = _repeating_numbers(engine, relation, sql_columns, types, counts.present)
+    grain = _grain(columns, counts.rows, repeating_numbers)
     entity_key = grain.key_candidates[0] if grain.key_candidates else None
     duplicate_keys, events_per_entity = 0, None
     if entity_key is not None and grain.granularity == "entity":
@@ -834,6 +883,7 @@ def profile_relation(
         columns=columns,
         events_per_entity=events_per_entity,
         time_span=_time_span(columns[grain.timestamp_column]) if grain.timestamp_column else None,
+        repeating_numbers=repeating_numbers,
     )
 
 
@@ -938,7 +988,9 @@ def profile_relationships(
     `relations` names each dataset's relation on `engine`.
     """
     names = [n for n in relations if n in profiles]
-    identifiers = {n: [c for c, col in profiles[n].columns.items() if col.type == "identifier"] for n in names}
+    # identifiers, and whole numbers repeating like a key: a key joins whatever its type
+    identifiers = {n: [c for c, col in profiles[n].columns.items()
+                       if col.type == "identifier" or c in profiles[n].repeating_numbers] for n in names}
     keyed = {n: sorted(set(identifiers[n]) | set(profiles[n].key_candidates)) for n in names}
     texts = {n: _key_texts(engine, relations[n], keyed[n]) for n in names if keyed[n]}
     found: dict[tuple[str, str, str, str], Relationship] = {}

@@ -79,6 +79,14 @@ def assert_same(found, expected, where: str = "") -> None:
         assert found == expected and type(found) is type(expected), f"{where}: {found!r} != {expected!r}"
 
 
+def reference_fields(profile) -> dict:
+    """The fields the pandas implementation had (keys by repetition came later)."""
+    found = asdict(profile)
+    found.pop("repeating_numbers")  # e.g. the sample customers' age: a candidate, but the table has a unique key
+    assert found.pop("key_reasons") == {} and found.pop("notes") == []  # explore's, from every file
+    return found
+
+
 def without_examples(profile: dict) -> dict:
     return {**profile, "columns": {c: {**p, "examples": None} for c, p in profile["columns"].items()}}
 
@@ -90,13 +98,13 @@ def without_examples(profile: dict) -> dict:
 @pytest.mark.parametrize("case", FRAME_CASES)
 def test_small_frames_profile_exactly_as_the_pandas_implementation_did(engine, case):
     found = profile_frame(engine, FRAME_CASES[case].build(), case, case_path(case), **FRAME_CASES[case].options)
-    assert_same(asdict(found), PANDAS_REFERENCE["profiles"][case], case)
+    assert_same(reference_fields(found), PANDAS_REFERENCE["profiles"][case], case)
 
 
 @pytest.mark.parametrize("dataset", ["customers", "support_tickets"])
 def test_the_sample_files_profile_exactly_as_the_pandas_implementation_did(sample, dataset):
     _, profiles, _ = sample
-    assert_same(asdict(profiles[dataset]), PANDAS_REFERENCE["profiles"][f"sample_{dataset}"], dataset)
+    assert_same(reference_fields(profiles[dataset]), PANDAS_REFERENCE["profiles"][f"sample_{dataset}"], dataset)
 
 
 def test_a_sampled_sample_file_differs_from_the_pandas_profile_only_in_its_examples(sample):
@@ -104,7 +112,7 @@ def test_a_sampled_sample_file_differs_from_the_pandas_profile_only_in_its_examp
     transactions = profiles["transactions"]
     assert transactions.rows > 200_000  # more rows than the default sample: the examples come from another sample
     expected = PANDAS_REFERENCE["profiles"]["sample_transactions"]
-    assert_same(without_examples(asdict(transactions)), without_examples(expected), "transactions")
+    assert_same(without_examples(reference_fields(transactions)), without_examples(expected), "transactions")
     for name, column in transactions.columns.items():
         values = frames["transactions"][name]
         read = pd.Timestamp if name == "event_ts" else (lambda example: example)
