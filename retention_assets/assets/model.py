@@ -63,33 +63,6 @@ def population_rules(settings: Settings) -> str:
     return ", ".join(rules) or "no population rule"
 
 
-NO_VALUE_COLUMN = "no value column: ranked by churn risk, no dollar figures"
-
-
-def flagged_share(engine, scores_table: str, threshold: float) -> float:
-    """The share of the active scored customers at or above a threshold."""
-    from retention_assets.core.columns import ACTIVE, PROBABILITY
-
-    q = engine.dialect.ident
-    flagged, active = engine.rows(
-        f"SELECT count(*) FILTER (WHERE {q(ACTIVE)} AND {q(PROBABILITY)} >= {float(threshold)!r}), "
-        f"count(*) FILTER (WHERE {q(ACTIVE)}) FROM {engine.relation(scores_table)}")[0]
-    return float(flagged) / float(active) if active else 0.0
-
-
-def flag_warning(share: float, threshold: float, chosen_by: str, limit: float) -> str | None:
-    """A threshold that flags nearly everyone is not a targeting decision: say so, with the share."""
-    if share <= limit:
-        return None
-    return (f"threshold {threshold:.3f} ({chosen_by}) flags {share:.0%} of the active scored customers "
-            f"(more than business.warn_flagged_share {limit:.0%}): it does not target; set model.threshold "
-            "or a value column")
-
-
-def threshold_source(threshold: float | None) -> str:
-    return "best F1 on validation" if threshold is None else f"model.threshold={threshold} in the settings"
-
-
 def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
@@ -166,6 +139,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             read_training_rows,
         )
         from retention_assets.features.gold import feature_columns
+        from retention_assets.model.business import threshold_source
         from retention_assets.model.training import fit_churn_model
         from retention_assets.monitoring.reference import (
             REFERENCE_ARTIFACT,
@@ -308,7 +282,16 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
 
         from retention_assets.core.plots import line_png, markdown_image
         from retention_assets.feature_store.training_set import read_rows_at
-        from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
+        from retention_assets.model.business import (
+            NO_VALUE_COLUMN,
+            best_threshold,
+            customer_value,
+            flag_warning,
+            flagged_share,
+            net_value_curve,
+            plan_campaign,
+            threshold_source,
+        )
         from retention_assets.model.scoring import score_summary
 
         months = business.value_months or settings.label.horizon_days / 30.0

@@ -95,3 +95,30 @@ def plan_campaign(engine, *, scores_table: str, gold_table: str, key: str, value
         return info, None
     total = engine.scalar(f"SELECT coalesce(sum(expected_net_value_usd), 0) FROM {engine.relation(target)}")
     return info, float(total)
+
+
+NO_VALUE_COLUMN = "no value column: ranked by churn risk, no dollar figures"
+
+
+def flagged_share(engine, scores_table: str, threshold: float) -> float:
+    """The share of the active scored customers at or above a threshold."""
+    from retention_assets.core.columns import ACTIVE, PROBABILITY
+
+    q = engine.dialect.ident
+    flagged, active = engine.rows(
+        f"SELECT count(*) FILTER (WHERE {q(ACTIVE)} AND {q(PROBABILITY)} >= {float(threshold)!r}), "
+        f"count(*) FILTER (WHERE {q(ACTIVE)}) FROM {engine.relation(scores_table)}")[0]
+    return float(flagged) / float(active) if active else 0.0
+
+
+def flag_warning(share: float, threshold: float, chosen_by: str, limit: float) -> str | None:
+    """A threshold that flags nearly everyone is not a targeting decision: say so, with the share."""
+    if share <= limit:
+        return None
+    return (f"threshold {threshold:.3f} ({chosen_by}) flags {share:.0%} of the active scored customers "
+            f"(more than business.warn_flagged_share {limit:.0%}): it does not target; set model.threshold "
+            "or a value column")
+
+
+def threshold_source(threshold: float | None) -> str:
+    return "best F1 on validation" if threshold is None else f"model.threshold={threshold} in the settings"
