@@ -8,6 +8,8 @@
     retention sample --out DIR [--customers N] [--period stable|drift|performance_drop]
                                              write a sample dataset and its settings file (or a later period)
     retention explore FILE [FILE ...] --out DIR  profile new files; write findings and starter settings
+    retention champion list|set VERSION|clear  the registry's versions and their validation; move or remove
+                                             the champion alias (recorded in iterations.yaml)
 """
 
 from __future__ import annotations
@@ -127,8 +129,10 @@ def _record_outcome(settings, result) -> None:
 def _print_summary(settings, settings_path: str | None) -> None:
     import joblib
 
+    from retention_assets.model.business import NO_VALUE_COLUMN, flag_warning, flagged_share, threshold_source
     from retention_assets.core.names import CAMPAIGN, SCORES
     from retention_assets.definitions import build_resources
+    from retention_assets.feature_store.training_set import describe_population
     from retention_assets.model.scoring import campaign_summary, score_summary
     from retention_assets.profiles import build_profile
     from retention_assets.publication.generations import require_release
@@ -140,6 +144,7 @@ def _print_summary(settings, settings_path: str | None) -> None:
     with build_resources(settings, services)["compute"].engine() as engine:
         scores = score_summary(engine, SCORES)
         contacts, value = campaign_summary(engine, CAMPAIGN)
+        flagged = flagged_share(engine, SCORES, model.threshold)
         scores_at, campaign_at = release.tables[SCORES], release.tables[CAMPAIGN]
         first_ids = [str(i) for i in scores.top_customers[:2]]
     m = model.metrics
@@ -153,14 +158,26 @@ def _print_summary(settings, settings_path: str | None) -> None:
 
     if few_rows := training_rows_warning(int(m["n_train"])):
         print(f"  WARNING: {few_rows}")
+    if getattr(model, "validation_reason", ""):
+        print(f"  validation: {model.validation_reason}")
+    population = getattr(model, "population", {})
+    if population:
+        print(f"  training population: {describe_population(population, population.get('rules', ''))}")
     print(f"  ROC AUC {m['roc_auc']:.3f} | PR AUC {m['pr_auc']:.3f} (base rate {m['base_rate']:.3f}) | "
           f"Brier {m['brier']:.4f}")
-    print(f"  at threshold {m['threshold']:.3f}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
-          f"F1 {m['f1']:.3f}")
+    chosen_by = threshold_source(settings.model.threshold)
+    print(f"  at threshold {m['threshold']:.3f} ({chosen_by}): precision {m['precision']:.3f}, "
+          f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}; flags {flagged:.0%} of the active scored customers")
+    warning = flag_warning(flagged, m["threshold"], chosen_by, settings.business.warn_flagged_share)
+    if warning:
+        print(f"  WARNING: {warning}")
     tiers = scores.tiers
     print(f"  risk tiers: high {tiers['high']}, medium {tiers['medium']}, low {tiers['low']} "
           f"(inactive at the as-of time: {tiers['inactive']})")
-    print(f"  campaign: {contacts} customers to contact, expected net value ${value:,.0f} ({campaign_at})")
+    if value is None:
+        print(f"  campaign: {contacts} customers to contact, {NO_VALUE_COLUMN} ({campaign_at})")
+    else:
+        print(f"  campaign: {contacts} customers to contact, expected net value ${value:,.0f} ({campaign_at})")
     print(f"  findings and recommendations to review: {settings.findings_path}")
     print(f"  MLflow runs and registered models: mlflow ui --backend-store-uri {services.mlflow_tracking_uri}")
     print(f"  Feast repository ({services.name} profile, project {release.feast['project']}): "
@@ -172,6 +189,62 @@ def _print_summary(settings, settings_path: str | None) -> None:
         select += "RETENTION_PROFILE=production "
         home = "DAGSTER_HOME=$PWD/deploy/production"
     print(f"\nOpen the UI with `{select}{home} dagster dev` to browse every asset, its metadata and checks.")
+
+
+def champion_command(action: str, version: str | None, settings_path: str | None, profile: str | None) -> int:
+    """Show the registry's versions, or move (clear) the champion alias by hand: the way out of a bad
+    champion. The next run's gate compares its challenger with the chosen version (none: it is promoted)."""
+    import getpass
+    from datetime import datetime, timezone
+
+    from retention_assets.exploration.iterations import HISTORY_FILE, record_champion_change
+    from retention_assets.model.tracking import (
+        CANDIDATE,
+        champion_version,
+        override_champion,
+        registry_versions,
+        store_exists,
+    )
+    from retention_assets.profiles import build_profile
+
+    settings = _select(settings_path, profile)
+    tracking = build_profile(settings).tracking()
+    versions = registry_versions(tracking) if store_exists(tracking) else []
+    if action == "list":
+        if not versions:
+            print(f"no registered versions of {tracking.registered_model_name} yet")
+            return 0
+        print(f"{'version':>7}  {'ROC AUC':>7}  {'validation':14}  {'trained as of':26}  state")
+        for v in versions:
+            auc = f"{v.roc_auc:.4f}" if v.roc_auc is not None else "-"
+            state = (v.state or "-") + (" (alias: champion)" if v.champion else "")
+            print(f"{v.version:>7}  {auc:>7}  {v.validation or '-':14}  {v.trained_as_of or '-':26}  {state}")
+        return 0
+    previous = champion_version(tracking) if versions else None
+    if action == "set":
+        chosen = next((v for v in versions if v.version == str(version)), None)
+        if chosen is None:
+            raise ValueError(f"{tracking.registered_model_name} has no version {version}; versions: "
+                             f"{', '.join(v.version for v in versions) or 'none'} (retention champion list)")
+        if chosen.state == CANDIDATE:
+            raise ValueError(f"version {version} is a candidate of a run that has not published: choose a "
+                             "published version (retention champion list)")
+        override_champion(tracking, chosen.version)
+        done = f"champion alias: version {previous or 'none'} -> {chosen.version}"
+    else:
+        if versions:
+            override_champion(tracking, None)
+        done = f"champion alias removed (was version {previous or 'none'}); the next run's model is promoted"
+        chosen = None
+    change = record_champion_change(settings.findings_path / HISTORY_FILE, action,
+                                    chosen.version if chosen else None, previous, by=getpass.getuser(),
+                                    at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    print(done)
+    print(f"recorded in {settings.findings_path / HISTORY_FILE} after {change['after_iteration'] or 'no iteration'}; "
+          "the next run's gate compares its challenger with "
+          + (f"version {chosen.version}" if chosen else "no champion (it is promoted)")
+          + "; scores and serving keep the published release until then")
+    return 0
 
 
 def write_sample(out: str, customers: int, events_per_customer: float, seed: int, period: str | None = None) -> int:
@@ -278,7 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd = commands.add_parser("serve", help="HTTP endpoint: GET /score?customer_id=ID")
     serve_cmd.add_argument("--port", type=int, default=8080)
     services_cmd = commands.add_parser("services", help="create the production profile's databases; show endpoints")
-    for command in (score_cmd, serve_cmd, services_cmd):
+    champion_cmd = commands.add_parser("champion", help="the registry's versions; set or clear the champion alias")
+    champion_actions = champion_cmd.add_subparsers(dest="action", required=True)
+    list_cmd = champion_actions.add_parser("list", help="versions with validation ROC AUC, validation mode, as-of, state")
+    set_cmd = champion_actions.add_parser("set", help="move the champion alias to VERSION")
+    set_cmd.add_argument("version", metavar="VERSION")
+    clear_cmd = champion_actions.add_parser("clear", help="remove the alias: the next run's model is promoted")
+    for command in (score_cmd, serve_cmd, services_cmd, list_cmd, set_cmd, clear_cmd):
         command.add_argument("--settings", help=settings_help)
         command.add_argument("--profile", help=profile_help)
     sample = commands.add_parser("sample", help="write a sample dataset and its settings file")
@@ -308,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             return services(args.settings, args.profile)
         if args.command == "serve":
             return serve_http(args.port, args.settings, args.profile)
+        if args.command == "champion":
+            return champion_command(args.action, getattr(args, "version", None), args.settings, args.profile)
         if args.command == "explore":
             return explore(args.files, args.out)
         if args.command == "databricks-deploy":

@@ -382,12 +382,21 @@ class BusinessSettings(_Strict):
     contact_cost_usd: float = Field(default=2.0, ge=0)
     offer_acceptance_rate: float = Field(default=0.3, gt=0, le=1)
     value_column: str | None = Field(
-        default="monthly_fee", description="Entity column with each customer's monthly value (USD)."
+        default=None,
+        description="Entity column with each customer's monthly value (USD). Not set (or not a column of the "
+        "data): the campaign ranks active customers by churn risk at the model's threshold, with no dollar "
+        "figures (none is invented), and says so.",
     )
     value_months: float | None = Field(
         default=None, gt=0, description="Months of value a retained customer brings; default: the label horizon."
     )
-    default_value_usd: float = Field(default=50.0, ge=0, description="Value where the column is missing.")
+    default_value_usd: float = Field(
+        default=50.0, ge=0, description="With a value column: the value of a customer whose value is missing.")
+    warn_flagged_share: float = Field(
+        default=0.8, gt=0, le=1,
+        description="A threshold that flags more than this share of the active scored customers is warned about "
+        "in the campaign's metadata and the run summary (e.g. best F1 at an 85% churn rate flags everyone).",
+    )
 
 
 class MonitoringSettings(_Strict):

@@ -53,6 +53,16 @@ def _history_table(history) -> str:
     return "\n".join(lines)
 
 
+def population_rules(settings: Settings) -> str:
+    """The rules that decide who is in the training population, in words."""
+    rules = []
+    if settings.label.kind == "inactivity" and settings.label.active_within_days:
+        rules.append(f"label.active_within_days={settings.label.active_within_days}")
+    if settings.entity.signup_column:
+        rules.append(f"signed up by the cutoff ({settings.entity.signup_column})")
+    return ", ".join(rules) or "no population rule"
+
+
 def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     model_settings = settings.model
@@ -123,8 +133,13 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         from retention_assets.exploration.iterations import HISTORY_FILE, load_history, next_iteration_id, resolve_trigger
         from retention_assets.exploration.plan import RunPlan
         from retention_assets.feature_store.repository import apply_model_service
-        from retention_assets.feature_store.training_set import read_training_rows
+        from retention_assets.feature_store.training_set import (
+            describe_population,
+            population_summary,
+            read_training_rows,
+        )
         from retention_assets.features.gold import feature_columns
+        from retention_assets.model.business import threshold_source
         from retention_assets.model.training import fit_churn_model
         from retention_assets.monitoring.reference import (
             REFERENCE_ARTIFACT,
@@ -142,6 +157,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         with compute.engine() as engine:
             total = engine.table_info(TRAINING_SET).rows
             train = read_training_rows(engine, TRAINING_SET, key, model_settings.max_training_rows)
+            population = population_summary(engine, GOLD, TRAINING_SET, key)
         if len(train) < total:
             context.log.info(f"fitting on a seeded sample of {len(train):,} of the {total:,} training rows "
                              f"(model.max_training_rows)")
@@ -151,17 +167,17 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             trained_as_of=tl.as_of.isoformat(), threads=model_settings.threads, key=key,
             validation_cutoffs=list(tl.validation_cutoffs) or None,
         )
+        model.population = {**population, "rules": population_rules(settings)}
         metrics = model.metrics
         from retention_assets.core.timeline import training_rows_warning
 
         classes = train[LABEL].astype(int).value_counts()
         few_rows = training_rows_warning(int(metrics["n_train"]), int(classes.min()) if len(classes) == 2 else 0)
-        context.log.info(f"trained on {metrics['n_train']:,} rows at cutoffs "
-                         f"{sorted({str(t) for t in train[FEATURE_TIMESTAMP]})}")
+        context.log.info(f"trained on {describe_population(population, model.population['rules'])}")
         if few_rows:
             context.log.warning(few_rows)
         context.log.info(f"{model.model_name}: ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} "
-                         f"({model.validation})")
+                         f"({model.validation}: {model.validation_reason})")
         roc = roc_curve_png(*model.roc_curve, auc=metrics["roc_auc"], title=f"ROC ({model.validation})")
         previous = load_history(settings.findings_path / HISTORY_FILE)
         iteration_id = next_iteration_id(previous)
@@ -171,12 +187,15 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         tracking_config = tracking.config()
         tracked = log_churn_model(
             tracking_config, model, train,
-            params={"model": model.model_name, "validation": model.validation, "features": len(model.feature_columns),
+            params={"model": model.model_name, "validation": model.validation,
+                    "validation_reason": model.validation_reason, "repeated_customers": model.repeated_customers,
+                    "training_customers": population["customers"], "features": len(model.feature_columns),
                     "windows": settings.windows, "horizon_days": settings.label.horizon_days,
                     "label": settings.label.kind, "cutoffs": [c.isoformat() for c in tl.cutoffs],
                     "as_of": tl.as_of.isoformat(), "seed": model_settings.random_seed},
             tags={"dagster_run_id": context.run.run_id, "dagster_asset_key": MODEL,
-                  "retention_iteration": iteration_id, "retention_trigger": trigger},
+                  "retention_iteration": iteration_id, "retention_trigger": trigger,
+                  "retention_validation": model.validation},
             images={"roc_curve": roc, "shap_summary": shap_plot,
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
@@ -202,6 +221,11 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         metadata.update({
             "model": dg.MetadataValue.text(model.model_name),
             "validation": dg.MetadataValue.text(model.validation),
+            "validation_reason": dg.MetadataValue.text(model.validation_reason),
+            "repeated_customers": dg.MetadataValue.int(model.repeated_customers),
+            "threshold_chosen_by": dg.MetadataValue.text(threshold_source(model_settings.threshold)),
+            "training_population": dg.MetadataValue.json(model.population),
+            "training_customers": dg.MetadataValue.int(population["customers"]),
             "as_of": dg.MetadataValue.text(tl.as_of.isoformat()),
             "training_rows": dg.MetadataValue.int(metrics["n_train"]),
             "validation_rows": dg.MetadataValue.int(metrics["n_validation"]),
@@ -267,7 +291,16 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
 
         from retention_assets.core.plots import line_png, markdown_image
         from retention_assets.feature_store.training_set import read_rows_at
-        from retention_assets.model.business import best_threshold, customer_value, net_value_curve, plan_campaign
+        from retention_assets.model.business import (
+            NO_VALUE_COLUMN,
+            best_threshold,
+            customer_value,
+            flag_warning,
+            flagged_share,
+            net_value_curve,
+            plan_campaign,
+            threshold_source,
+        )
         from retention_assets.model.scoring import score_summary
 
         months = business.value_months or settings.label.horizon_days / 30.0
@@ -278,31 +311,52 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
                                     f"threshold from this run's model (version {model.registered_version}) validation")
             value_column = business.value_column
             has_value = value_column is not None and value_column in engine.column_types(engine.relation(TRAINING_SET))
-            valid = read_rows_at(engine, TRAINING_SET, key, model.validation_keys,
-                                 columns=[value_column] if has_value else [key])
-            curve = net_value_curve(
-                np.asarray(model.validation_labels), np.asarray(model.validation_proba),
-                customer_value(valid, value_column if has_value else None, months, business.default_value_usd),
-                business.offer_acceptance_rate, business.contact_cost_usd,
-            )
-            threshold = best_threshold(curve)
-            info, expected = plan_campaign(engine, scores_table=SCORES, gold_table=GOLD, key=key, value_column=value_column,
-                                 months=months, default_value=business.default_value_usd,
-                                 acceptance=business.offer_acceptance_rate, cost=business.contact_cost_usd,
-                                 threshold=threshold, target=CAMPAIGN)
-            plot = line_png(curve["threshold"], curve["net_value"], "Net value on validation (USD)", "threshold",
-                            marker_x=threshold)
+            extra = {}
+            if has_value:
+                valid = read_rows_at(engine, TRAINING_SET, key, model.validation_keys, columns=[value_column])
+                curve = net_value_curve(
+                    np.asarray(model.validation_labels), np.asarray(model.validation_proba),
+                    customer_value(valid, value_column, months, business.default_value_usd),
+                    business.offer_acceptance_rate, business.contact_cost_usd,
+                )
+                threshold = best_threshold(curve)
+                chosen_by = "where the realised net value on validation peaks"
+                plot = line_png(curve["threshold"], curve["net_value"], "Net value on validation (USD)", "threshold",
+                                marker_x=threshold)
+                extra = {"validation_net_value_usd": dg.MetadataValue.float(float(curve["net_value"].max())),
+                         "net_value_curve": dg.MetadataValue.md(markdown_image(plot, "net value by threshold"))}
+                valuation = f"value column {value_column}"
+            else:
+                threshold = float(model.threshold)
+                chosen_by = f"the model's threshold ({threshold_source(model_settings.threshold)})"
+                valuation = (NO_VALUE_COLUMN if value_column is None else
+                             f"value column {value_column} is not a column of the data: ranked by churn risk, "
+                             "no dollar figures")
+                context.log.warning(f"campaign: {valuation}")
+            info, expected = plan_campaign(engine, scores_table=SCORES, gold_table=GOLD, key=key,
+                                           value_column=value_column if has_value else None,
+                                           months=months, default_value=business.default_value_usd,
+                                           acceptance=business.offer_acceptance_rate, cost=business.contact_cost_usd,
+                                           threshold=threshold, target=CAMPAIGN)
+            share = flagged_share(engine, SCORES, threshold)
+            warning = flag_warning(share, threshold, chosen_by, business.warn_flagged_share)
+            if warning:
+                context.log.warning(warning)
             return dg.MaterializeResult(metadata=stored_table_metadata(
                 engine, CAMPAIGN, as_of=model.trained_as_of,
                 value_threshold=dg.MetadataValue.float(threshold),
+                threshold_chosen_by=dg.MetadataValue.text(chosen_by),
                 f1_threshold=dg.MetadataValue.float(model.threshold),
-                validation_net_value_usd=dg.MetadataValue.float(float(curve["net_value"].max())),
-                expected_net_value_usd=dg.MetadataValue.float(float(expected)),
+                valuation=dg.MetadataValue.text(valuation),
+                expected_net_value_usd=dg.MetadataValue.float(float(expected) if expected is not None else float("nan")),
                 contacts=dg.MetadataValue.int(info.rows),
-                net_value_curve=dg.MetadataValue.md(markdown_image(plot, "net value by threshold")),
+                flagged_share=dg.MetadataValue.float(share),
+                threshold_warning=dg.MetadataValue.text(warning or "none"),
                 assumptions=dg.MetadataValue.json({"contact_cost_usd": business.contact_cost_usd,
                                                    "offer_acceptance_rate": business.offer_acceptance_rate,
-                                                   "value_column": value_column, "value_months": months}),
+                                                   "value_column": value_column if has_value else None,
+                                                   "value_months": months if has_value else None}),
+                **extra,
             ))
 
     @dg.asset(name=CHAMPION, group_name=MODEL_GROUP, kinds={"mlflow"}, deps=[TRAINING_SET],

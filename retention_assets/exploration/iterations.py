@@ -46,9 +46,21 @@ def load_history(path: Path) -> list[Iteration]:
     return [Iteration(**entry) for entry in data.get("iterations") or []]
 
 
-def write_history(path: Path, history: list[Iteration]) -> None:
+def load_champion_changes(path: Path) -> list[dict]:
+    """The champion alias changes made by hand (`retention champion set/clear`), oldest first."""
+    if not path.exists():
+        return []
+    return list((yaml.safe_load(path.read_text()) or {}).get("champion_changes") or [])
+
+
+def write_history(path: Path, history: list[Iteration], champion_changes: list[dict] | None = None) -> None:
+    """Write the iterations (and keep the recorded champion changes unless new ones are given)."""
+    changes = load_champion_changes(path) if champion_changes is None else champion_changes
+    document = {"iterations": [asdict(i) for i in history]}
+    if changes:
+        document["champion_changes"] = changes
     text = ("# Model iterations, oldest first (written by churn_model; safe to read, diff and commit).\n"
-            + yaml.safe_dump({"iterations": [asdict(i) for i in history]}, sort_keys=False, width=110))
+            + yaml.safe_dump(document, sort_keys=False, width=110))
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
@@ -76,6 +88,24 @@ def record_outcome(path: Path, run_id: str, status: str, champion_version: str |
         }
         write_history(path, history)
         return found
+
+
+def record_champion_change(path: Path, action: str, version: str | None, previous: str | None,
+                           by: str, at: str) -> dict:
+    """Append a hand-made champion change (who, when, from which version to which) to the history.
+
+    It follows the latest iteration (named, with its data as-of time), so the history reads in order:
+    the runs, then the person's decision that the next run's gate starts from.
+    """
+    from retention_assets.exploration.recommendations import registry_lock
+
+    with registry_lock(path):
+        history = load_history(path)
+        change = {"action": action, "version": version, "previous": previous, "by": by, "at": at,
+                  "after_iteration": history[-1].id if history else None,
+                  "data_as_of": history[-1].data_as_of if history else None}
+        write_history(path, history, [*load_champion_changes(path), change])
+    return change
 
 
 def next_iteration_id(history: list[Iteration]) -> str:

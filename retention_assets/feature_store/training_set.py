@@ -147,3 +147,33 @@ def cutoff_rates(engine: Engine, table: str) -> list[tuple[str, int, float]]:
     rows = engine.rows(f"SELECT {q(FEATURE_TIMESTAMP)}, count(*), avg({q(LABEL)}) FROM {engine.relation(table)} "
                        f"GROUP BY 1 ORDER BY 1")
     return [(t.isoformat(), int(n), float(r)) for t, n, r in rows]
+
+
+def population_summary(engine: Engine, gold_table: str, training_table: str, key: str) -> dict:
+    """The training population and its size: rows and churn rate per cutoff, distinct customers, and the
+    customers with an observed label that the population rules (active_within_days, signup) left out."""
+    from retention_assets.core.columns import ELIGIBLE, LABEL, LABEL_AVAILABLE, ROW_ROLE, TRAIN
+
+    d = engine.dialect
+    q = d.ident
+    ts = q(FEATURE_TIMESTAMP)
+    training = engine.relation(training_table)
+    per_cutoff = engine.rows(f"SELECT {d.as_string(ts)}, count(*), avg({q(LABEL)}) FROM {training} GROUP BY 1 ORDER BY 1")
+    customers, rate = engine.rows(f"SELECT count(DISTINCT {q(key)}), avg({q(LABEL)}) FROM {training}")[0]
+    left_out = engine.rows(
+        f"SELECT {d.as_string(ts)}, count(*) FROM {engine.relation(gold_table)} WHERE {q(ROW_ROLE)} = {d.string(TRAIN)} "
+        f"AND {q(LABEL_AVAILABLE)} AND NOT coalesce({q(ELIGIBLE)}, FALSE) GROUP BY 1 ORDER BY 1")
+    return {"rows_by_cutoff": {str(c): int(n) for c, n, _ in per_cutoff},
+            "churn_rate_by_cutoff": {str(c): round(float(r), 4) for c, _, r in per_cutoff},
+            "customers": int(customers or 0), "churn_rate": round(float(rate), 4) if rate is not None else None,
+            "left_out_by_population_rules": {str(c): int(n) for c, n in left_out}}
+
+
+def describe_population(population: dict, rules: str) -> str:
+    """One line for logs and the run summary."""
+    rows = population.get("rows_by_cutoff", {})
+    cutoffs = ", ".join(f"{c[:10]}: {n}" for c, n in rows.items())
+    left = sum(population.get("left_out_by_population_rules", {}).values())
+    rate = population.get("churn_rate")
+    return (f"{sum(rows.values())} rows of {population.get('customers', 0)} customers (by cutoff {cutoffs}), churn "
+            f"rate {rate if rate is None else f'{rate:.3f}'}; {left} customer-cutoffs left out by {rules}")

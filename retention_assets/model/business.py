@@ -48,16 +48,25 @@ def value_sql(dialect, column: str | None, available: bool, months: float, defau
     return f"coalesce({monthly} * {float(months)!r}, {float(default)!r})"
 
 
-def campaign_sql(dialect, *, scores: str, gold_scoring: str, key: str, value: str, acceptance: float, cost: float,
+def campaign_sql(dialect, *, scores: str, gold_scoring: str, key: str, value: str | None, acceptance: float, cost: float,
                  threshold: float) -> str:
     """Active customers at or above the threshold whose contact is worth more than it costs, best first.
 
     `scores` is the scores relation, `gold_scoring` gold's scoring rows (for the value column), `value`
-    the SQL of a row's value at stake (`value_sql`, over alias `g`).
+    the SQL of a row's value at stake (`value_sql`, over alias `g`); None when there is no value column:
+    then the active customers at or above the threshold, most likely churners first, without dollar figures.
     """
     from retention_assets.core.columns import ACTIVE, PROBABILITY, RISK_TIER
 
     q = dialect.ident
+    if value is None:  # no value column: ranked by churn risk, no dollar figures
+        return f"""
+SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, CAST(NULL AS DOUBLE) AS value_at_stake_usd,
+  CAST(NULL AS DOUBLE) AS expected_net_value_usd
+FROM {scores} s
+WHERE s.{q(ACTIVE)} AND s.{q(PROBABILITY)} >= {float(threshold)!r}
+ORDER BY s.{q(PROBABILITY)} DESC, s.{q(key)}
+"""
     net = f"(s.{q(PROBABILITY)} * {float(acceptance)!r} * {value} - {float(cost)!r})"
     return f"""
 SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, {value} AS value_at_stake_usd, {net} AS expected_net_value_usd
@@ -70,16 +79,46 @@ ORDER BY expected_net_value_usd DESC, s.{q(PROBABILITY)} DESC, s.{q(key)}
 def plan_campaign(engine, *, scores_table: str, gold_table: str, key: str, value_column: str | None, months: float,
                   default_value: float, acceptance: float, cost: float, threshold: float, target: str):
     """Write the campaign table (whom to contact, with the value at stake and the expected net value);
-    returns it and the campaign's total expected net value."""
+    returns it and the campaign's total expected net value (None without a value column: nothing is
+    invented, the campaign ranks by churn risk)."""
     from retention_assets.features.gold import scoring_rows_sql
 
     d = engine.dialect
     gold = engine.relation(gold_table)
     available = value_column is not None and value_column in engine.column_types(gold)
     columns = [key, value_column] if available else [key]
-    value = value_sql(d, value_column, available, months, default_value)
+    value = value_sql(d, value_column, available, months, default_value) if available else None
     sql = campaign_sql(d, scores=engine.relation(scores_table), gold_scoring=f"({scoring_rows_sql(d, gold, columns)})",
                        key=key, value=value, acceptance=acceptance, cost=cost, threshold=threshold)
     info = engine.write_table(target, sql)
+    if value is None:
+        return info, None
     total = engine.scalar(f"SELECT coalesce(sum(expected_net_value_usd), 0) FROM {engine.relation(target)}")
     return info, float(total)
+
+
+NO_VALUE_COLUMN = "no value column: ranked by churn risk, no dollar figures"
+
+
+def flagged_share(engine, scores_table: str, threshold: float) -> float:
+    """The share of the active scored customers at or above a threshold."""
+    from retention_assets.core.columns import ACTIVE, PROBABILITY
+
+    q = engine.dialect.ident
+    flagged, active = engine.rows(
+        f"SELECT count(*) FILTER (WHERE {q(ACTIVE)} AND {q(PROBABILITY)} >= {float(threshold)!r}), "
+        f"count(*) FILTER (WHERE {q(ACTIVE)}) FROM {engine.relation(scores_table)}")[0]
+    return float(flagged) / float(active) if active else 0.0
+
+
+def flag_warning(share: float, threshold: float, chosen_by: str, limit: float) -> str | None:
+    """A threshold that flags nearly everyone is not a targeting decision: say so, with the share."""
+    if share <= limit:
+        return None
+    return (f"threshold {threshold:.3f} ({chosen_by}) flags {share:.0%} of the active scored customers "
+            f"(more than business.warn_flagged_share {limit:.0%}): it does not target; set model.threshold "
+            "or a value column")
+
+
+def threshold_source(threshold: float | None) -> str:
+    return "best F1 on validation" if threshold is None else f"model.threshold={threshold} in the settings"

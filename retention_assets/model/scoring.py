@@ -183,7 +183,11 @@ def score_summary(engine: Engine, table: str) -> ScoreSummary:
     return ScoreSummary(int(rows), as_of, ordered, int(active or 0), version, probabilities, top)
 
 
-def campaign_summary(engine: Engine, table: str) -> tuple[int, float]:
-    """(customers to contact, total expected net value) of a campaign table."""
-    row = engine.rows(f"SELECT count(*), coalesce(sum(expected_net_value_usd), 0) FROM {engine.relation(table)}")[0]
-    return int(row[0]), float(row[1])
+def campaign_summary(engine: Engine, table: str) -> tuple[int, float | None]:
+    """(customers to contact, total expected net value) of a campaign table; the value is None when the
+    campaign has no dollar figures (no value column)."""
+    row = engine.rows(f"SELECT count(*), sum(expected_net_value_usd), count(expected_net_value_usd) "
+                      f"FROM {engine.relation(table)}")[0]
+    if int(row[0]) and not row[2]:
+        return int(row[0]), None
+    return int(row[0]), float(row[1] or 0.0)

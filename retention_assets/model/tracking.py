@@ -267,3 +267,63 @@ def pipeline_input(pipeline, rows: pd.DataFrame) -> pd.DataFrame:
             continue
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame
+
+
+OVERRIDE_TAG = "retention.champion_override"  # a person set (or cleared) the alias: recovery leaves it alone
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    """One registered version as `retention champion list` shows it."""
+
+    version: str
+    roc_auc: float | None
+    validation: str | None
+    trained_as_of: str | None
+    state: str | None
+    champion: bool
+
+
+def registry_versions(config: TrackingConfig) -> list[RegistryVersion]:
+    """Every live version with its validation ROC AUC, validation mode, data as-of time, state and alias."""
+    client = config.client()
+    current = champion_version(config)
+    found = []
+    for v in version_states(config):
+        run = client.get_run(v.mlflow_run_id)
+        found.append(RegistryVersion(v.version, run.data.metrics.get("roc_auc"), run.data.params.get("validation"),
+                                     run.data.params.get("as_of"), v.state, v.version == current))
+    return found
+
+
+def champion_override(config: TrackingConfig) -> str | None:
+    """The version a person set the alias to ('none' after clearing it), until the next run publishes."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = config.client().get_registered_model(config.registered_model_name)
+    except MlflowException:  # nothing registered yet
+        return None
+    return (model.tags or {}).get(OVERRIDE_TAG)
+
+
+def override_champion(config: TrackingConfig, version: str | None) -> None:
+    """Move the champion alias to `version` (None: remove it) by hand, marked so recovery keeps it."""
+    client = config.client()
+    if version is None:
+        if champion_version(config) is not None:
+            clear_champion(config)
+    else:
+        set_champion(config, version)
+        set_version_state(config, version, CHAMPION_STATE)
+    client.set_registered_model_tag(config.registered_model_name, OVERRIDE_TAG, version or "none")
+
+
+def end_override(config: TrackingConfig) -> None:
+    """A published run decided the champion again: the manual override has been judged and ends."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        config.client().delete_registered_model_tag(config.registered_model_name, OVERRIDE_TAG)
+    except MlflowException:
+        pass

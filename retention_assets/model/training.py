@@ -2,8 +2,11 @@
 
 Preprocessing lives inside the Pipeline, so imputation, scaling and encoding are fitted on training
 folds only. Validation is out of time when the training rows span two or more cutoffs (fit on the
-earlier ones, validate on the latest), else stratified cross-validation. The candidate with the best
-validation ROC AUC is refitted on every training row.
+earlier ones, validate on the latest), else stratified cross-validation, folded by customer when the
+entity key is given (one customer's rows of several cutoffs never validate each other). Customers
+whose rows repeat identically across cutoffs rule out-of-time validation out: its training rows
+would be copies of its validation rows. The candidate with the best validation ROC AUC is refitted
+on every training row.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class TrainedModel:
     registered_version: str | None = None  # the model registry version this model was logged as
     validation_keys: pd.DataFrame | None = None  # (key, feature_timestamp) of the validation rows, same order
     serving_features: list[str] = field(default_factory=list)  # the features its predictions depend on
+    validation_reason: str = ""  # why this validation scheme (and any fallback from out-of-time), in words
+    repeated_customers: int = 0  # customers whose feature rows repeat identically across cutoffs
+    population: dict = field(default_factory=dict)  # the training population (rows per cutoff, customers, ...)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -149,29 +155,88 @@ def top_decile_lift(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true)[top]) / base)
 
 
-def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds, validation_cutoffs=None):
+def _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds, validation_cutoffs=None,
+                            groups=None, out_of_time=True):
     """Out-of-sample predictions, the labels they belong to, the scheme and the rows' positions.
-    `validation_cutoffs` (None: the latest cutoff) are the snapshots validated on out of time."""
-    from sklearn.model_selection import StratifiedKFold
+
+    `validation_cutoffs` (None: the latest cutoff) are the snapshots validated on out of time. With
+    `groups` (the entity key of every row) cross-validation folds by customer, so no customer is in both
+    a training and a validation fold; `out_of_time` False skips the out-of-time split (see `validation_plan`).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     cutoffs = np.sort(np.unique(timestamps))
-    if len(cutoffs) >= 2:
-        valid = timestamps == cutoffs[-1] if validation_cutoffs is None else _at(timestamps, validation_cutoffs)
+    if out_of_time and len(cutoffs) >= 2:
+        valid = _validation_mask(timestamps, validation_cutoffs)
         if len(np.unique(y[valid])) == 2 and len(np.unique(y[~valid])) == 2:
             pipe = make_pipeline(kind, numeric, categorical, seed).fit(x[~valid], y[~valid])
             return y[valid], pipe.predict_proba(x[valid])[:, 1], "out_of_time", np.flatnonzero(valid)
-    n_splits = int(min(folds, np.bincount(y).min()))
+    n_splits = cv_splits(y, folds, groups)
     if n_splits < 2:
         raise ValueError("too few examples of the minority class to validate the model")
     proba = np.zeros(len(y))
-    for train_idx, test_idx in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
+    if groups is None:
+        splits, scheme = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y), "stratified_cv"
+    else:
+        splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(x, y, groups)
+        scheme = "grouped_cv"
+    for train_idx, test_idx in splits:
         pipe = make_pipeline(kind, numeric, categorical, seed).fit(x.iloc[train_idx], y[train_idx])
         proba[test_idx] = pipe.predict_proba(x.iloc[test_idx])[:, 1]
-    return y, proba, "stratified_cv", np.arange(len(y))
+    return y, proba, scheme, np.arange(len(y))
 
 
-def _at(timestamps: np.ndarray, cutoffs: Sequence[datetime]) -> np.ndarray:
-    """Which rows lie at one of `cutoffs` (naive timestamps are UTC)."""
+def cv_splits(y: np.ndarray, folds: int, groups: np.ndarray | None = None) -> int:
+    """Folds of a cross-validation: at most `folds`, the minority class's rows and (grouped) the customers."""
+    n = int(min(folds, np.bincount(y).min()))
+    return n if groups is None else int(min(n, len(np.unique(groups))))
+
+
+def repeated_customers(train: pd.DataFrame, features: list[str], key: str, timestamp: str) -> int:
+    """Customers with two or more cutoffs whose feature rows (and labels) are identical: a static table
+    copied to every cutoff. Such rows must never validate each other."""
+    if train.empty or train[timestamp].nunique() < 2:
+        return 0
+    hashed = pd.util.hash_pandas_object(train[features].astype(str), index=False)
+    frame = pd.DataFrame({"key": train[key].to_numpy(), "row": hashed.to_numpy()})
+    copies = frame.groupby(["key", "row"]).size()
+    return int(copies[copies >= 2].index.get_level_values("key").nunique())
+
+
+def validation_plan(y: np.ndarray, timestamps: np.ndarray, folds: int, repeats: int,
+                    grouped: bool, validation_cutoffs: Sequence[datetime] | None = None) -> tuple[bool, str]:
+    """Whether out-of-time validation applies, and why (or why not), in words for the summary.
+    `validation_cutoffs` (None: the latest cutoff) are the snapshots validated on out of time."""
+    cutoffs = np.sort(np.unique(timestamps))
+    n_splits = cv_splits(y, folds) if len(np.unique(y)) == 2 else folds
+    cv = f"validated by {n_splits}-fold CV{' grouped by customer' if grouped else ''}"
+    if len(cutoffs) < 2:
+        when = pd.Timestamp(cutoffs[0]).isoformat() if len(cutoffs) else "none"
+        return False, f"one training cutoff only ({when}): {cv}"
+    valid = _validation_mask(timestamps, validation_cutoffs)
+    shown = sorted({pd.Timestamp(t).date().isoformat() for t in timestamps[valid]})
+    if validation_cutoffs is None:
+        which, verb = f"the latest cutoff {shown[0] if shown else ''}".rstrip(), "holds"
+    else:
+        which, verb = f"the validation cutoff(s) {', '.join(shown)}", "hold"
+    if repeats:
+        return False, (f"{repeats} customers' feature rows repeat identically across cutoffs, so {which} would be "
+                       f"validated on copies of training rows: {cv}")
+    for rows, name, says in ((y[valid], which, verb), (y[~valid], "the other cutoffs" if validation_cutoffs
+                                                        is not None else "the earlier cutoffs", "hold")):
+        classes = np.unique(rows)
+        if len(classes) < 2:
+            kind = "no rows" if not len(classes) else ("all churned" if classes.tolist() == [1] else "all retained")
+            return False, f"{name} {says} a single class ({kind}): {cv}"
+    fitted = len(np.unique(timestamps[~valid]))
+    return True, f"out of time: fitted on {fitted} other cutoff(s), validated on {which}"
+
+
+def _validation_mask(timestamps: np.ndarray, cutoffs: Sequence[datetime] | None) -> np.ndarray:
+    """Which rows are validated out of time: those at one of `cutoffs` (None: the latest cutoff; naive
+    timestamps are UTC)."""
+    if cutoffs is None:
+        return timestamps == np.sort(np.unique(timestamps))[-1]
     return pd.to_datetime(pd.Series(timestamps), utc=True).isin(pd.to_datetime(list(cutoffs), utc=True)).to_numpy()
 
 
@@ -200,7 +265,7 @@ def fit_churn_model(
 
     with threadpool_limits(limits=threads, user_api="openmp"):
         model = _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates,
-                                 validation_cutoffs)
+                                 validation_cutoffs, key=key)
     if key is not None:
         model.validation_keys = train.iloc[model.validation_rows][[key, timestamp]].reset_index(drop=True)
     model.serving_features = used_features(model)
@@ -230,7 +295,7 @@ def used_features(model: TrainedModel) -> list[str]:
 
 
 def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, trained_as_of, candidates,
-                     validation_cutoffs=None) -> TrainedModel:
+                     validation_cutoffs=None, key=None) -> TrainedModel:
     from sklearn.metrics import roc_curve
 
     y = train[label].astype(int).to_numpy()
@@ -239,10 +304,14 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
     numeric, categorical = split_feature_types(train, features)
     x = model_frame(train, numeric, categorical)
     timestamps = train[timestamp].to_numpy()
+    groups = None if key is None else train[key].astype(str).to_numpy()
+    repeats = 0 if key is None else repeated_customers(train, features, key, timestamp)
+    out_of_time, reason = validation_plan(y, timestamps, folds, repeats, groups is not None, validation_cutoffs)
     results = {}
     for kind in candidates:
         y_valid, proba, scheme, rows = _validation_predictions(kind, x, y, timestamps, numeric, categorical, seed, folds,
-                                                               validation_cutoffs)
+                                                               validation_cutoffs, groups=groups,
+                                                               out_of_time=out_of_time)
         chosen = threshold if threshold is not None else best_f1_threshold(y_valid, proba)
         results[kind] = (evaluate(y_valid, proba, chosen), y_valid, proba, scheme, rows)
     best = max(results, key=lambda k: results[k][0]["roc_auc"])
@@ -263,6 +332,8 @@ def _fit_churn_model(train, features, label, timestamp, seed, folds, threshold, 
         validation_labels=[int(v) for v in y_valid],
         validation_proba=[float(p) for p in proba],
         validation_rows=[int(r) for r in rows],
+        validation_reason=reason,
+        repeated_customers=repeats,
     )
     model.feature_importance = permutation_importances(model, x, y, seed)
     return model

@@ -34,7 +34,9 @@ from retention_assets.model.tracking import (
     REJECTED,
     TrackingConfig,
     champion_version,
+    champion_override,
     delete_version,
+    end_override,
     end_run,
     set_champion,
     set_version_state,
@@ -78,6 +80,7 @@ def publish_release(data_dir: Path, engine: Engine, tracking: TrackingConfig, *,
                       feast=asdict(feast), tables=pinned, previous=previous.generation if previous else None,
                       challenger_version=trained_version, promoted=decision.promoted)
     set_champion(tracking, decision.champion_version)
+    end_override(tracking)
     write_release(data_dir, release)
     if trained_version is not None:
         set_version_state(tracking, trained_version, CHAMPION_STATE if decision.promoted else REJECTED)
@@ -158,7 +161,8 @@ def _recover_registry(tracking: TrackingConfig, release: Release | None, current
         else:
             delete_version(tracking, version.version)
             done.deleted_versions.append(version.version)
-    if release is not None and champion_version(tracking) != release.model_version:
+    overridden = champion_override(tracking) is not None  # `retention champion set/clear`: a person's choice
+    if release is not None and not overridden and champion_version(tracking) != release.model_version:
         set_champion(tracking, release.model_version)
         done.alias_reset_to = release.model_version
     for run_id, dagster_run in unfinished_runs(tracking):

@@ -131,3 +131,23 @@ def test_scores_carry_each_customers_top_reasons_and_the_model_its_shap_summary(
     meta = next(e for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == "churn_model").materialization.metadata
     assert meta["shap_summary"].value.startswith("![mean |SHAP| per feature](data:image/png;base64,")
+
+
+def test_the_model_reports_its_validation_mode_and_training_population(graph):
+    settings, result = graph
+    meta = next(e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "churn_model").materialization.metadata
+    train, gold = table(settings, "training_set"), table(settings, "gold_features")
+    population = meta["training_population"].value
+    assert meta["validation"].value == "out_of_time" and meta["repeated_customers"].value == 0
+    latest = train["feature_timestamp"].max().date().isoformat()
+    assert f"validated on the latest cutoff {latest}" in meta["validation_reason"].value
+    assert sum(population["rows_by_cutoff"].values()) == len(train) == meta["training_rows"].value
+    assert population["customers"] == train["customer_id"].nunique()
+    left_out = gold[(gold["row_role"] == "train") & gold["label_available"] & ~gold["eligible"]]
+    assert sum(population["left_out_by_population_rules"].values()) == len(left_out) > 0
+    assert "label.active_within_days=90" in population["rules"]
+    campaign = next(e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "retention_campaign").materialization.metadata
+    assert campaign["valuation"].value == "value column monthly_fee"
+    assert campaign["threshold_warning"].value == "none"

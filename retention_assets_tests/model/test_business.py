@@ -52,11 +52,31 @@ def test_campaign_lists_only_active_customers_worth_contacting_best_first(tmp_pa
     assert total == pytest.approx(47.0)
 
 
-def test_campaign_values_missing_fees_and_missing_columns_at_the_default(tmp_path):
+def test_campaign_values_missing_fees_at_the_default(tmp_path):
     listed, _ = campaign(tmp_path, [None, 5.0, 50.0, 500.0])
     assert listed.set_index("cid").loc["a", "value_at_stake_usd"] == 50.0
-    listed, _ = campaign(tmp_path, [50.0, 5.0, 50.0, 500.0], value_column="no_such_column")
-    assert set(listed["value_at_stake_usd"]) == {50.0}
+
+
+@pytest.mark.parametrize("value_column", [None, "no_such_column"])
+def test_without_a_value_column_the_campaign_ranks_by_risk_and_invents_no_money(tmp_path, value_column):
+    listed, total = campaign(tmp_path, [50.0, 5.0, 50.0, 500.0], value_column=value_column, threshold=0.5)
+    # every active customer at or above the threshold, most likely churner first; no $50 per customer
+    assert listed["cid"].tolist() == ["a", "b"]
+    assert listed["value_at_stake_usd"].isna().all() and listed["expected_net_value_usd"].isna().all()
+    assert total is None
+
+
+def test_a_threshold_flagging_nearly_everyone_is_warned_about(tmp_path):
+    from retention_assets.model.business import flag_warning, flagged_share
+
+    with DuckDBEngine(tmp_path) as engine:
+        engine.write_frame("scores", pd.DataFrame({"churn_probability": [0.9, 0.8, 0.7, 0.1, 0.95],
+                                                   "active_at_as_of": [True, True, True, True, False]}))
+        share = flagged_share(engine, "scores", 0.5)
+    assert share == pytest.approx(0.75)  # 3 of the 4 active customers; the inactive one is not scored for contact
+    assert flag_warning(share, 0.5, "best F1 on validation", 0.8) is None
+    warning = flag_warning(share, 0.5, "best F1 on validation", 0.7)
+    assert "75%" in warning and "best F1 on validation" in warning
 
 
 def test_a_high_threshold_leaves_fewer_customers(tmp_path):

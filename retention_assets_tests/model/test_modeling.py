@@ -36,6 +36,48 @@ def test_two_cutoffs_validate_out_of_time_and_one_uses_cross_validation():
     assert one.validation == "stratified_cv" and one.metrics["n_validation"] == 600
 
 
+def test_identical_rows_across_cutoffs_never_validate_each_other():
+    """A static table copied to two cutoffs: out-of-time would validate on copies of training rows."""
+    static = synthetic(300, cutoffs=(T1,)).assign(customer_id=np.arange(300))
+    copied = pd.concat([static, static.assign(feature_timestamp=T2)], ignore_index=True)
+    model = fit_churn_model(copied, ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                            candidates=("logistic_regression",), key="customer_id")
+    assert model.validation == "grouped_cv" and model.repeated_customers == 300
+    assert "300 customers' feature rows repeat identically" in model.validation_reason
+    assert "grouped by customer" in model.validation_reason
+    assert len(model.validation_proba) == 600
+
+
+def test_grouped_folds_measure_the_single_snapshot_auc_not_the_copies():
+    static = synthetic(300, cutoffs=(T1,)).assign(customer_id=np.arange(300))
+    copied = pd.concat([static, static.assign(feature_timestamp=T2)], ignore_index=True)
+    features = ["signal", "noise", "plan"]
+    fit = dict(candidates=("gradient_boosting",), key="customer_id")
+    honest = fit_churn_model(static, features, "churned", "feature_timestamp", **fit).metrics["roc_auc"]
+    grouped = fit_churn_model(copied, features, "churned", "feature_timestamp", **fit).metrics["roc_auc"]
+    # folding rows rather than customers lets each row be validated by a model that saw its copy
+    from retention_assets.model.training import _validation_predictions, model_frame
+    from sklearn.metrics import roc_auc_score
+    x, y = model_frame(copied, ["signal", "noise"], ["plan"]), copied["churned"].to_numpy()
+    y_valid, proba, scheme, _ = _validation_predictions("gradient_boosting", x, y, copied["feature_timestamp"].to_numpy(),
+                                                        ["signal", "noise"], ["plan"], 42, 5, out_of_time=False)
+    assert scheme == "stratified_cv"
+    assert abs(grouped - honest) < 0.04 < roc_auc_score(y_valid, proba) - honest
+
+
+def test_a_single_class_latest_cutoff_falls_back_with_the_reason():
+    rows = synthetic(600).assign(customer_id=np.arange(600) // 2)
+    rows.loc[rows["feature_timestamp"] == T2, "churned"] = 0
+    model = fit_churn_model(rows, ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                            candidates=("logistic_regression",), key="customer_id")
+    assert model.validation == "grouped_cv"
+    assert model.validation_reason == ("the latest cutoff 2026-05-30 holds a single class (all retained): "
+                                       "validated by 5-fold CV grouped by customer")
+    two = fit_churn_model(synthetic(), ["signal", "noise", "plan"], "churned", "feature_timestamp",
+                          candidates=("logistic_regression",), key=None)
+    assert two.validation == "out_of_time" and "validated on the latest cutoff 2026-05-30" in two.validation_reason
+
+
 def test_model_learns_the_signal_and_reports_metrics():
     model = fit_churn_model(synthetic(2000), ["signal", "noise", "plan"], "churned", "feature_timestamp")
     assert model.metrics["roc_auc"] > 0.75
