@@ -66,11 +66,14 @@ def build_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
                 check_name="two_label_classes", asset_key=GOLD, passed=len(classes) == 2,
                 description=None if len(classes) == 2 else f"training rows by label: {classes or 'no training rows'}",
                 metadata={"class_counts": dg.MetadataValue.json(classes)})
+            # Entity attributes are export-time values unless versioned (read as of each snapshot) or derived
+            # from the events (first seen only): only export-time ones are compared as static.
+            static_table = None if settings.entity.valid_from_column or settings.entity.derived_from else BRONZE_ENTITY
             origins = column_origins(engine, entity_table=BRONZE_ENTITY, key=key, inputs=silver_inputs(settings),
                                      date_columns=settings.entity_date_columns)
             probe = probe_gold(engine, GOLD, key, RunPlan.from_dict(plan).identifier_columns, max_auc=max_auc,
                                max_separation=max_separation, sample_rows=model_settings.leakage_probe_rows,
-                               both_classes=len(classes) == 2, origins=origins, entity_table=BRONZE_ENTITY,
+                               both_classes=len(classes) == 2, origins=origins, entity_table=static_table,
                                max_static_advantage=model_settings.max_static_advantage)
         description = describe(probe.findings)
         yield dg.AssetCheckResult(

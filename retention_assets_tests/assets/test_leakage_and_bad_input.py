@@ -234,40 +234,61 @@ def test_far_future_event_times_are_quarantined_and_never_become_the_as_of(small
 
 def test_export_time_columns_never_yield_a_promoted_implausible_model(small_sample, make_settings, tmp_path):
     """Export-time columns over the whole history (incl. after every cutoff): the probe names every
-    detectable one at once; behind lenient probe limits the plausibility limit still stops the model
-    before promotion naming them; excluding them leaves an honest model under the limit."""
+    detectable one at once; excluding them one at a time never yields a promoted model above the
+    plausibility limit (each run stops naming all that remain, or trains an honest model); behind
+    lenient probe limits the plausibility limit still stops the leaky model before promotion."""
     from retention_assets.model.tracking import champion_version
 
     tx = pd.read_parquet(small_sample.transactions)
     end, by = tx["event_ts"].max(), tx.groupby("customer_id")
+    recent = tx[tx["event_ts"] > end - timedelta(days=30)].groupby("customer_id").size()
     customers = pd.read_csv(small_sample.customers, dtype=str)
+    # taken at export: the history up to the end, the latest cutoff's label window included
     customers["lifetime_orders"] = customers["customer_id"].map(by.size()).fillna(0).astype(int)
+    customers["total_spend"] = customers["customer_id"].map(by["amount"].sum()).fillna(0).round(2)
     customers["last_order_days"] = customers["customer_id"].map((end - by["event_ts"].max()).dt.days).fillna(999)
     customers["last_order_date"] = customers["customer_id"].map(by["event_ts"].max().dt.strftime("%Y-%m-%d"))
-    customers["total_spend"] = customers["customer_id"].map(by["amount"].sum()).fillna(0).round(2)
+    customers["orders_last_30d"] = customers["customer_id"].map(recent).fillna(0).astype(int)
     paths = copy_sample(small_sample, tmp_path / "data", customers=customers)
-    dates = {"date_columns": ["signup_date", "last_order_date"]}
+    # suspect feature -> the entity column a person excludes for it
+    leaks = {"last_order_days": "last_order_days", "days_since_last_order_date": "last_order_date",
+             "orders_last_30d": "orders_last_30d"}
 
     def probe(result):
         return next(e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
                     and e.event_specific_data.check_name == "leakage_probe")
 
-    # every suspect in one message, each under its reason
-    result = run_refresh(make_settings(paths=paths, directory=tmp_path / "strict", entity=dates))
-    evaluation = probe(result)
-    assert not result.success and not evaluation.passed
-    assert {"last_order_days", "days_since_last_order_date"} <= set(evaluation.metadata["suspect_columns"].value)
-    assert "[single-feature AUC] last_order_days" in evaluation.description
-    assert "[future dates] days_since_last_order_date" in evaluation.description
-    assert "churn_model" not in materialized_keys(result)
+    def run(name: str, excluded: list[str], **overrides):
+        dates = ["signup_date"] + ([] if "last_order_date" in excluded else ["last_order_date"])
+        settings = make_settings(paths=paths, directory=tmp_path / name,
+                                 entity={"date_columns": dates, "exclude_columns": excluded}, **overrides)
+        return settings, run_refresh(settings)
+
+    # every suspect in one message, each under its reason; then excluded one at a time
+    excluded: list[str] = []
+    for step, feature in enumerate([None, *leaks]):
+        if feature is not None:
+            excluded.append(leaks[feature])
+        settings, result = run(f"step{step}", excluded)
+        remaining = {f for f, column in leaks.items() if column not in excluded}
+        evaluation = probe(result)
+        if remaining:
+            assert not result.success and not evaluation.passed, f"{remaining} were not caught"
+            assert remaining <= set(evaluation.metadata["suspect_columns"].value), evaluation.description
+            assert "churn_model" not in materialized_keys(result)
+            assert champion_version(build_profile_for(settings).tracking()) is None
+            if step == 0:
+                assert "[single-feature AUC] last_order_days" in evaluation.description
+                assert "[future dates] days_since_last_order_date" in evaluation.description
+        else:  # what is left (lifetime counts and spend included) trains an honest model, which may be promoted
+            assert result.success, step_failures(result)
+            assert check_results(result)["churn_model:plausible_auc"] is True
+            assert result.output_for_node("churn_model").metrics["roc_auc"] <= settings.model.max_plausible_auc
 
     # probe limits loosened until the leak passes them (one cutoff, so it leaks at the validated cutoff too):
     # the model's AUC still cannot get promoted
-    lenient = make_settings(paths=paths, directory=tmp_path / "lenient", entity={"exclude_columns": ["last_order_date"]},
-                            timeline={"training_cutoffs": 1},
-                            model={"max_single_feature_auc": 1.0, "max_separation_auc": 1.0,
-                                   "max_static_advantage": 0.5})
-    result = run_refresh(lenient)
+    lenient, result = run("lenient", ["last_order_date", "orders_last_30d"], timeline={"training_cutoffs": 1},
+                          model={"max_single_feature_auc": 1.0, "max_separation_auc": 1.0, "max_static_advantage": 0.5})
     assert check_results(result)["gold_features:leakage_probe"] is True
     assert check_results(result)["churn_model:plausible_auc"] is False
     model = result.output_for_node("churn_model")
@@ -278,11 +299,3 @@ def test_export_time_columns_never_yield_a_promoted_implausible_model(small_samp
     assert "champion_model" not in materialized_keys(result) and "churn_scores" not in materialized_keys(result)
     assert champion_version(build_profile_for(lenient).tracking()) is None
     assert "published_release" not in materialized_keys(result)
-
-    # the detectable ones excluded: what is left trains a model under the limit, which may be promoted
-    honest = make_settings(paths=paths, directory=tmp_path / "honest",
-                           entity={"exclude_columns": ["last_order_days", "last_order_date"]})
-    result = run_refresh(honest)
-    assert result.success, step_failures(result)
-    assert check_results(result)["churn_model:plausible_auc"] is True
-    assert result.output_for_node("churn_model").metrics["roc_auc"] <= honest.model.max_plausible_auc
