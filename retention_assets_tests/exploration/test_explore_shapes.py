@@ -166,3 +166,26 @@ def test_an_entity_only_table_materializes_unedited(tmp_path):
 def test_date_only_events_materialize_unedited(tmp_path):
     settings, model = materialize(tmp_path, shapes.date_only_events)
     assert settings.timeline.date_only_events
+
+
+def test_a_column_reviewed_as_identifier_makes_its_file_an_event_log(tmp_path):
+    """Account names (words, typed categorical from their values) are no key until a person says so; then
+    explore re-derives the grain from the reviewed type and writes a customer table derived from them."""
+    frame = pd.read_csv(shapes.events_only(tmp_path)[0])
+    names = [f"{a}{b}" for a in ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka")
+             for b in ("", "corp", "labs", "works", "group")]
+    frame = frame[frame["user_id"] <= len(names)].drop(columns=["user_id", "product_id"])
+    frame.insert(0, "account", [names[i % len(names)] for i in range(len(frame))])
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"events\.csv"):
+        explore(tmp_path, [path])
+    findings_file = tmp_path / "project" / "findings" / "events_findings.yaml"
+    data = yaml.safe_load(findings_file.read_text())
+    assert data["columns"]["account"]["detected"]["type"] != "identifier"
+    data["columns"]["account"]["review"]["type"] = "identifier"
+    findings_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    settings = load_settings(explore(tmp_path, [path])[0])
+    assert (settings.entity.derived_from, settings.entity.entity_key) == ("events", "account")
+    assert settings.events["events"].timestamp_column == "event_time"
