@@ -215,21 +215,21 @@ def validation_plan(y: np.ndarray, timestamps: np.ndarray, folds: int, repeats: 
         return False, f"one training cutoff only ({when}): {cv}"
     valid = _validation_mask(timestamps, validation_cutoffs)
     shown = sorted({pd.Timestamp(t).date().isoformat() for t in timestamps[valid]})
-    if validation_cutoffs is None:
-        which, verb = f"the latest cutoff {shown[0] if shown else ''}".rstrip(), "holds"
+    latest_only = validation_cutoffs is None or np.array_equal(valid, _validation_mask(timestamps, None))
+    if latest_only:
+        which, verb, others = f"the latest cutoff {shown[0] if shown else ''}".rstrip(), "holds", "the earlier cutoffs"
     else:
-        which, verb = f"the validation cutoff(s) {', '.join(shown)}", "hold"
+        which, verb, others = f"the validation cutoff(s) {', '.join(shown)}", "hold", "the other cutoffs"
     if repeats:
         return False, (f"{repeats} customers' feature rows repeat identically across cutoffs, so {which} would be "
                        f"validated on copies of training rows: {cv}")
-    for rows, name, says in ((y[valid], which, verb), (y[~valid], "the other cutoffs" if validation_cutoffs
-                                                        is not None else "the earlier cutoffs", "hold")):
+    for rows, name, says in ((y[valid], which, verb), (y[~valid], others, "hold")):
         classes = np.unique(rows)
         if len(classes) < 2:
             kind = "no rows" if not len(classes) else ("all churned" if classes.tolist() == [1] else "all retained")
             return False, f"{name} {says} a single class ({kind}): {cv}"
     fitted = len(np.unique(timestamps[~valid]))
-    return True, f"out of time: fitted on {fitted} other cutoff(s), validated on {which}"
+    return True, f"out of time: fitted on {fitted} {'earlier' if latest_only else 'other'} cutoff(s), validated on {which}"
 
 
 def _validation_mask(timestamps: np.ndarray, cutoffs: Sequence[datetime] | None) -> np.ndarray:
