@@ -147,7 +147,7 @@ def materialize(tmp_path, build):
 def test_an_events_only_log_materializes_unedited(tmp_path):
     from retention_assets_tests.pipeline import table
 
-    settings, model = materialize(tmp_path, shapes.events_only)
+    settings, _ = materialize(tmp_path, shapes.events_only)
     assert settings.entity.derived_from is not None and settings.entity.path is None
     customers = table(settings, f"raw_{settings.entity.name}")
     assert customers[settings.entity.entity_key].is_unique and len(customers) >= 500
@@ -164,7 +164,7 @@ def test_an_entity_only_table_materializes_unedited(tmp_path):
 
 
 def test_date_only_events_materialize_unedited(tmp_path):
-    settings, model = materialize(tmp_path, shapes.date_only_events)
+    settings, _ = materialize(tmp_path, shapes.date_only_events)
     assert settings.timeline.date_only_events
 
 
