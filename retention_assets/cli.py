@@ -2,7 +2,7 @@
 
     retention quickstart [--settings FILE] [--profile local|production]
                                              materialize every asset and print where the outputs are
-    retention score ID [ID ...]              champion probabilities and top reasons from the online store
+    retention score ID [ID ...] [--json]     champion probabilities and reasons in words from the online store
     retention serve [--port 8080]            the same over HTTP: GET /score?customer_id=ID
     retention services [--profile production]  create the production databases, show the endpoints
     retention sample --out DIR [--customers N] [--period stable|drift|performance_drop]
@@ -316,12 +316,17 @@ def databricks_deploy(code_root: str | None) -> int:
     return 0
 
 
-def score(ids: list[str], settings_path: str | None, profile: str | None) -> int:
-    from retention_assets.serving import predict, records
+def score(ids: list[str], settings_path: str | None, profile: str | None, as_json: bool = False) -> int:
+    """Each customer's score and reasons, for people (or as JSON lines, for programs)."""
+    from retention_assets.serving import predict, readable, records
 
     settings = _select(settings_path, profile)
-    for record in records(predict(ids, settings)):
-        print(json.dumps(record))
+    scores = predict(ids, settings)
+    if as_json:
+        for record in records(scores):
+            print(json.dumps(record))
+    else:
+        print(readable(scores, settings.entity.entity_key))
     return 0
 
 
@@ -348,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", help=profile_help)
     score_cmd = commands.add_parser("score", help="score customers from the online store with the champion")
     score_cmd.add_argument("ids", nargs="+", metavar="ID")
+    score_cmd.add_argument("--json", action="store_true", help="JSON lines (reasons as records) instead of text")
     serve_cmd = commands.add_parser("serve", help="HTTP endpoint: GET /score?customer_id=ID")
     serve_cmd.add_argument("--port", type=int, default=8080)
     services_cmd = commands.add_parser("services", help="create the production profile's databases; show endpoints")
@@ -382,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("quickstart", "run"):
             return run_pipeline(args.settings, args.profile)
         if args.command == "score":
-            return score(args.ids, args.settings, args.profile)
+            return score(args.ids, args.settings, args.profile, args.json)
         if args.command == "services":
             return services(args.settings, args.profile)
         if args.command == "serve":

@@ -3,7 +3,7 @@
     from retention_assets.serving import predict
     predict(["C0000001", "C0000042"])          # a DataFrame, one row per customer
 
-    retention score C0000001 C0000042           # the same, as JSON lines
+    retention score C0000001 C0000042           # the same, in words (--json: JSON lines)
     retention serve --port 8080                 # GET /score?customer_id=C0000001&customer_id=C0000042
 
 Serving reads the published release (`<data dir>/generations/release.json`): its champion version is
@@ -72,8 +72,33 @@ def predict(customer_ids: list[str], settings: Settings | None = None, profile: 
 
 
 def records(scores: pd.DataFrame) -> list[dict]:
-    """JSON-ready rows (timestamps as ISO strings)."""
+    """JSON-ready rows (timestamps as ISO strings; the reasons as a list of records)."""
     return json.loads(scores.to_json(orient="records", date_format="iso", double_precision=15))
+
+
+def readable(scores: pd.DataFrame, key: str) -> str:
+    """The scores for people: one line per customer, then its reasons, one per line."""
+    from retention_assets.core.columns import (
+        FEATURE_TIMESTAMP,
+        INACTIVE_TIER,
+        MODEL_VERSION,
+        PROBABILITY,
+        REASONS,
+        RISK_TIER,
+    )
+
+    blocks = []
+    for row in scores.to_dict(orient="records"):
+        at = pd.Timestamp(row[FEATURE_TIMESTAMP]).strftime("%Y-%m-%d %H:%M UTC")
+        tier = "inactive at the as-of time" if row[RISK_TIER] == INACTIVE_TIER else f"{row[RISK_TIER]} risk"
+        lines = [f"{row[key]}: churn probability {row[PROBABILITY]:.2f}, {tier} "
+                 f"(model version {row[MODEL_VERSION]}, features as of {at})"]
+        reasons = list(row[REASONS])
+        lines += [f"  {i}. {reason['text']}" for i, reason in enumerate(reasons, 1)] or \
+            ["  no reasons: only active customers are explained" if row[RISK_TIER] == INACTIVE_TIER
+             else "  nothing pushes this customer towards churn"]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
 
 
 def serve(port: int, settings: Settings | None = None, profile: str | None = None,

@@ -8,7 +8,7 @@ recommendation produces a keys-only table: nothing to add, nothing fails.
 import dagster as dg
 
 from retention_assets.assets.metadata import stored_table_metadata
-from retention_assets.core.names import RECOMMENDATIONS, TIMELINE, raw_name, text_name
+from retention_assets.core.names import RECOMMENDATIONS, TIMELINE, raw_name, text_name, text_terms_name
 from retention_assets.exploration.recommendations import REGISTRY_FILE
 from retention_assets.resources.compute import EngineResource
 from retention_assets.settings import Settings
@@ -28,7 +28,7 @@ def _event_text_asset(settings: Settings, source: str, table_kinds: set[str]) ->
         from retention_assets.core.timeline import Timeline, parse_windows
         from retention_assets.exploration.plan import RunPlan
         from retention_assets.exploration.recommendations import mark_applied
-        from retention_assets.features.text import build_event_text_features
+        from retention_assets.features.text import build_event_text_features, terms_table
 
         tl, run_plan = Timeline.from_dict(timeline), RunPlan.from_dict(plan)
         roles = run_plan.event_roles(source)
@@ -43,6 +43,7 @@ def _event_text_asset(settings: Settings, source: str, table_kinds: set[str]) ->
                 max_features=exploration.text_max_features, fit_rows=exploration.text_fit_rows,
                 target=text_name(source),
             )
+            engine.write_frame(text_terms_name(source), terms_table(source, report.columns))
             applied = list(roles.text_recommendations)
             mark_applied(settings.findings_path / REGISTRY_FILE, applied)
             if not roles.text:

@@ -71,8 +71,9 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         """The reference rows SHAP values are measured against (a seeded sample of training rows)."""
         return train.sample(n=min(len(train), SHAP_BACKGROUND_ROWS), random_state=model_settings.random_seed)
 
-    def _global_shap(model, train: "pd.DataFrame") -> tuple[str, str, dict[str, float]]:
-        """Mean |SHAP| per feature on a sample of the validation rows: a table, a bar plot, all values."""
+    def _global_shap(model, train: "pd.DataFrame", glossary) -> tuple[str, str, dict[str, float]]:
+        """Mean |SHAP| per feature on a sample of the validation rows, by the readable names reasons use:
+        a table, a bar plot, all values (by feature column, the names' stable keys)."""
         from retention_assets.model.explain import global_importance, shap_contributions
         from retention_assets.core.plots import bar_png
 
@@ -80,9 +81,10 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         sample = valid.sample(n=min(len(valid), SHAP_SAMPLE_ROWS), random_state=model_settings.random_seed)
         everything = global_importance(shap_contributions(model, sample, _shap_background(train)))
         importance = everything.head(TOP_IMPORTANCES)
-        table = "\n".join(["| feature | mean abs SHAP (log-odds) |", "|---|---|"] +
-                          [f"| {f} | {v:.4f} |" for f, v in importance.items()])
-        return (table, bar_png(importance.index, importance.to_numpy(), "Mean |SHAP| (log-odds)"),
+        table = "\n".join(["| meaning | feature | mean abs SHAP (log-odds) |", "|---|---|---|"] +
+                          [f"| {glossary.name(f)} | `{f}` | {v:.4f} |" for f, v in importance.items()])
+        labels = [glossary.name(f) for f in importance.index]
+        return (table, bar_png(labels, importance.to_numpy(), "Mean |SHAP| (log-odds)"),
                 {f: float(v) for f, v in everything.items()})
 
     def _record_iteration(context: dg.AssetExecutionContext, model, plan, tl, model_version: str):
@@ -149,7 +151,17 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             score_reference,
         )
         from retention_assets.core.plots import calibration_png, markdown_image, precision_recall_png, roc_curve_png
-        from retention_assets.model.serving import BACKGROUND_ARTIFACT, SPEC_ARTIFACT, model_service, serving_spec
+        from retention_assets.model.serving import (
+            BACKGROUND_ARTIFACT,
+            GLOSSARY_ARTIFACT,
+            SPEC_ARTIFACT,
+            model_service,
+            serving_spec,
+        )
+        from retention_assets.core.names import terms_tables
+        from retention_assets.features.meanings import run_vocabulary
+        from retention_assets.features.text import read_terms
+        from retention_assets.model.reasons import build_glossary
         from retention_assets.model.tracking import log_churn_model
         from retention_assets.core.timeline import Timeline
 
@@ -158,6 +170,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             total = engine.table_info(TRAINING_SET).rows
             train = read_training_rows(engine, TRAINING_SET, key, model_settings.max_training_rows)
             population = population_summary(engine, GOLD, TRAINING_SET, key)
+            terms = read_terms(engine, terms_tables(settings))
         if len(train) < total:
             context.log.info(f"fitting on a seeded sample of {len(train):,} of the {total:,} training rows "
                              f"(model.max_training_rows)")
@@ -168,6 +181,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             validation_cutoffs=list(tl.validation_cutoffs) or None,
         )
         model.population = {**population, "rules": population_rules(settings)}
+        glossary = build_glossary(model.feature_columns, model.categorical_columns, train, LABEL,
+                                  run_vocabulary(settings, run_plan, terms))
         metrics = model.metrics
         from retention_assets.core.timeline import training_rows_warning
 
@@ -182,7 +197,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         previous = load_history(settings.findings_path / HISTORY_FILE)
         iteration_id = next_iteration_id(previous)
         trigger = resolve_trigger(context.run.tags.get(TRIGGER_TAG), previous)
-        shap_table, shap_plot, shap_importance = _global_shap(model, train)
+        shap_table, shap_plot, shap_importance = _global_shap(model, train, glossary)
         findings_dir = settings.findings_path
         tracking_config = tracking.config()
         tracked = log_churn_model(
@@ -200,7 +215,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
                     "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
                     "calibration": calibration_png(model.validation_labels, model.validation_proba)},
             files=sorted(findings_dir.glob("*.yaml")),
-            documents={SPEC_ARTIFACT: serving_spec(model), SHAP_IMPORTANCE_ARTIFACT: shap_importance},
+            documents={SPEC_ARTIFACT: serving_spec(model), SHAP_IMPORTANCE_ARTIFACT: shap_importance,
+                       GLOSSARY_ARTIFACT: glossary.to_dict()},
             tables={BACKGROUND_ARTIFACT: _shap_background(train)[model.feature_columns],
                     REFERENCE_ARTIFACT: drift_reference(model, train, settings.monitoring.reference_rows,
                                                         model_settings.random_seed),
@@ -216,7 +232,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             f"(MLflow run {tracked.run_id})", key, FEATURE_TIMESTAMP)
         context.log.info(f"MLflow run {tracked.run_id}, model version {tracked.model_version}, feature service {service}")
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
-        importance = "\n".join(["| feature | AUC drop |", "|---|---|"] + [f"| {f} | {v:.4f} |" for f, v in top])
+        importance = "\n".join(["| meaning | feature | AUC drop |", "|---|---|---|"] +
+                               [f"| {glossary.name(f)} | `{f}` | {v:.4f} |" for f, v in top])
         metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
         metadata.update({
             "model": dg.MetadataValue.text(model.model_name),

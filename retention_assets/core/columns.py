@@ -24,7 +24,8 @@ PROBABILITY = "churn_probability"
 RISK_TIER = "risk_tier"
 ACTIVE = "active_at_as_of"
 MODEL_VERSION = "model_version"
-TOP_REASONS = "top_reasons"
+TOP_REASONS = "top_reasons"  # the reasons as one readable string
+REASONS = "reasons"  # the same reasons as a list of records (model.reasons.REASON_FIELDS)
 INACTIVE_TIER = "inactive"
 
 # a customer table derived from an event source (entity.derived_from)

@@ -39,6 +39,19 @@ def text_name(source: str) -> str:
     return f"bronze_text_{source}"
 
 
+def text_terms_name(source: str) -> str:
+    """The terms each text component of a source loads on (written with its text features)."""
+    return f"{text_name(source)}_terms"
+
+
+ENTITY_TERMS = f"{BRONZE_ENTITY}_terms"
+
+
+def terms_tables(settings) -> list[str]:
+    """Every table of text-component terms the run writes: one per event source, one for the entity."""
+    return [*(text_terms_name(s) for s in settings.events), ENTITY_TERMS]
+
+
 
 def silver_inputs(settings) -> list[str]:
     """The tables silver joins to the entity table, in column order: every window, then every text table."""

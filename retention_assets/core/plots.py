@@ -84,9 +84,13 @@ def line_png(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ma
 
 
 def bar_png(names: Sequence[str], values: Sequence[float], title: str) -> str:
-    """Horizontal bars, largest on top (for importances)."""
-    plt, (fig, ax) = _figure(5.2, 0.28 * len(names) + 1.0)
-    ax.barh(list(names)[::-1], list(values)[::-1], color="#1f77b4")
+    """Horizontal bars, largest on top (for importances); long names (readable feature names) are wrapped."""
+    import textwrap
+
+    labels = [textwrap.fill(str(n), 48) for n in names]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    plt, (fig, ax) = _figure(8.0, 0.24 * lines + 0.1 * len(labels) + 1.0)
+    ax.barh(labels[::-1], list(values)[::-1], color="#1f77b4")
     ax.tick_params(axis="y", labelsize=7)
     ax.set_title(title)
     return _to_base64(plt, fig)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 COMPONENT_PREFIX = "svd_"
+TOP_TERMS = 4  # terms per component in the readable name of a text feature
 MAX_DUPLICATES_SHOWN = 5
 
 # Column names of the intermediate relations and tables (never seen by users).
@@ -110,6 +111,21 @@ class TextModel:
         matrix = self.vectorizer.transform(_clean_texts(texts).tolist())
         dense = np.asarray(self.svd.transform(matrix), dtype=np.float64)
         return pd.DataFrame(dense, index=texts.index, columns=columns)
+
+    def top_terms(self, k: int = TOP_TERMS) -> list[tuple[str, ...]]:
+        """Per component, the k terms with the largest positive loadings: what a text scoring high on it
+        is about (a component's value is the text's TF-IDF vector projected on these loadings)."""
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        if self.n_components == 0:
+            return []
+        vocabulary = self.vectorizer.get_feature_names_out()
+        terms = []
+        for loadings in self.svd.components_:  # stop words load too, but say nothing to a reader
+            order = [i for i in np.argsort(-loadings, kind="stable")
+                     if loadings[i] > 0 and vocabulary[i] not in ENGLISH_STOP_WORDS]
+            terms.append(tuple(str(vocabulary[i]) for i in order[:k]))
+        return terms
 
 
 def fit_text_model(
@@ -199,6 +215,35 @@ class TextFeaturesReport:
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {report.column: report.to_dict() for report in self.columns}
+
+
+def terms_table(source: str, reports: Sequence[TextColumnReport]) -> pa.Table:
+    """(source, column, component, terms) of every fitted component: stored next to the features, so the
+    model's readable names say what each component is about (`features.meanings`)."""
+    import pyarrow as pa
+
+    rows = [(source, report.column, i, " ".join(terms))
+            for report in reports for i, terms in enumerate(report.model.top_terms())]
+    return pa.table({name: [r[i] for r in rows] for i, name in enumerate(TERMS_COLUMNS)},
+                    schema=pa.schema([("source", pa.string()), ("column", pa.string()), ("component", pa.int64()),
+                                      ("terms", pa.string())]))
+
+
+TERMS_COLUMNS = ("source", "column", "component", "terms")
+
+
+def read_terms(engine: Engine, tables: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The terms of every text component in the given terms tables that exist, by `text_component_key`."""
+    from retention_assets.features.meanings import text_component_key
+
+    terms: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        if not engine.exists(table):
+            continue
+        for source, column, component, words in engine.rows(
+                f"SELECT {', '.join(engine.dialect.ident(c) for c in TERMS_COLUMNS)} FROM {engine.relation(table)}"):
+            terms[text_component_key(source, column, int(component))] = tuple(str(words).split())
+    return terms
 
 
 # --------------------------------------------------------------------------------------------------

@@ -56,20 +56,22 @@ def campaign_sql(dialect, *, scores: str, gold_scoring: str, key: str, value: st
     the SQL of a row's value at stake (`value_sql`, over alias `g`); None when there is no value column:
     then the active customers at or above the threshold, most likely churners first, without dollar figures.
     """
-    from retention_assets.core.columns import ACTIVE, PROBABILITY, RISK_TIER
+    from retention_assets.core.columns import ACTIVE, PROBABILITY, REASONS, RISK_TIER, TOP_REASONS
 
     q = dialect.ident
+    why = f"s.{q(TOP_REASONS)}, s.{q(REASONS)}"  # why each customer is on the list
     if value is None:  # no value column: ranked by churn risk, no dollar figures
         return f"""
 SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, CAST(NULL AS DOUBLE) AS value_at_stake_usd,
-  CAST(NULL AS DOUBLE) AS expected_net_value_usd
+  CAST(NULL AS DOUBLE) AS expected_net_value_usd, {why}
 FROM {scores} s
 WHERE s.{q(ACTIVE)} AND s.{q(PROBABILITY)} >= {float(threshold)!r}
 ORDER BY s.{q(PROBABILITY)} DESC, s.{q(key)}
 """
     net = f"(s.{q(PROBABILITY)} * {float(acceptance)!r} * {value} - {float(cost)!r})"
     return f"""
-SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, {value} AS value_at_stake_usd, {net} AS expected_net_value_usd
+SELECT s.{q(key)}, s.{q(PROBABILITY)}, s.{q(RISK_TIER)}, {value} AS value_at_stake_usd, {net} AS expected_net_value_usd,
+  {why}
 FROM {scores} s JOIN {gold_scoring} g ON g.{q(key)} = s.{q(key)}
 WHERE s.{q(ACTIVE)} AND s.{q(PROBABILITY)} >= {float(threshold)!r} AND {net} > 0
 ORDER BY expected_net_value_usd DESC, s.{q(PROBABILITY)} DESC, s.{q(key)}

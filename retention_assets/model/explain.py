@@ -50,15 +50,3 @@ def shap_contributions(model: TrainedModel, rows: pd.DataFrame, background: pd.D
 def global_importance(contributions: pd.DataFrame) -> pd.Series:
     """Mean absolute SHAP value per feature, largest first."""
     return contributions.abs().mean().sort_values(ascending=False, kind="stable")
-
-
-def top_reasons(contributions: pd.DataFrame, k: int = 3) -> list[str]:
-    """The k features pushing each customer most towards churn, as 'feature (+0.42)'."""
-    values = contributions.to_numpy()
-    names = np.asarray(contributions.columns)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    reasons = []
-    for row, idx in zip(values, order):
-        parts = [f"{names[i]} ({row[i]:+.2f})" for i in idx if row[i] > 0]
-        reasons.append("; ".join(parts))
-    return reasons

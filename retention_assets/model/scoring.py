@@ -23,6 +23,7 @@ from retention_assets.core.columns import (
     INACTIVE_TIER,
     MODEL_VERSION,
     PROBABILITY,
+    REASONS,
     RISK_TIER,
     TOP_REASONS,
 )
@@ -64,17 +65,27 @@ def score_rows(serving, rows: pd.DataFrame, key: str, bounds: dict[str, float], 
     Reasons are explained for active customers only: an inactive customer is nobody a retention team
     can call, and SHAP is most of scoring's cost (their reasons are empty).
     """
-    from retention_assets.model.explain import shap_contributions, top_reasons
+    from retention_assets.model.explain import shap_contributions
+    from retention_assets.model.reasons import Glossary, explain_rows, reasons_records, reasons_text
 
     rows = rows.reset_index(drop=True)
     rows[ELIGIBLE] = rows[ELIGIBLE].astype(bool)
     scores = score_customers(serving.model, rows, key, bounds)
     explained = rows[ELIGIBLE].to_numpy()
     texts = np.full(len(rows), "", dtype=object)
+    structured = np.empty(len(rows), dtype=object)
+    structured[:] = [[] for _ in range(len(rows))]
     if explained.any():
         active_rows = rows.loc[explained]
-        texts[explained] = top_reasons(shap_contributions(serving.model, active_rows, serving.background), k=reasons)
+        model = serving.model
+        glossary = serving.glossary or Glossary.of_columns(model.feature_columns, model.categorical_columns)
+        per_row = explain_rows(shap_contributions(serving.model, active_rows, serving.background), active_rows,
+                               glossary, k=reasons)
+        for position, row_reasons in zip(np.flatnonzero(explained), per_row):
+            texts[position] = reasons_text(row_reasons)
+            structured[position] = reasons_records(row_reasons)
     scores[TOP_REASONS] = texts
+    scores[REASONS] = structured
     scores[MODEL_VERSION] = serving.version
     return scores.sort_values([PROBABILITY, key], ascending=[False, True], kind="mergesort").reset_index(drop=True)
 
@@ -124,10 +135,10 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
     total = int(engine.scalar(f"SELECT count(*) FROM ({relation})"))
     workers = scoring_workers(total) if workers is None else workers
 
+    schema = scores_schema(key, engine.query(f"SELECT {q(key)} FROM ({relation}) LIMIT 0").schema[0].type)
     if engine.maps_in_parallel:
-        key_type = engine.query(f"SELECT {q(key)} FROM ({relation}) LIMIT 0").schema[0].type
-        engine.write_mapped(staging, sql, partial(score_rows, serving, key=key, bounds=bounds),
-                            scores_schema(key, key_type), rows=batch_rows)
+        engine.write_mapped(staging, sql, partial(score_rows, serving, key=key, bounds=bounds), schema,
+                            rows=batch_rows)
     else:
         def scored():
             batches = (batch.to_pandas() for batch in engine.batches(sql, batch_rows))
@@ -138,7 +149,7 @@ def score_offline(engine: Engine, serving, *, gold_table: str, key: str, bounds:
             yield from map_in_processes(_score_in_worker, batches, workers=workers, initializer=_start_worker,
                                         initargs=(serving, key, bounds))
 
-        engine.write_batches(staging, scored())
+        engine.write_batches(staging, scored(), schema=schema)
     try:
         return engine.write_table(target, f"SELECT * FROM {engine.relation(staging)} "
                                           f"ORDER BY {q(PROBABILITY)} DESC, {q(key)}")
@@ -153,7 +164,17 @@ def scores_schema(key: str, key_type) -> pa.Schema:
     return pa.schema([(key, key_type), (FEATURE_TIMESTAMP, pa.timestamp("us", tz="UTC")),
                       (PROBABILITY, pa.float64()), (RISK_TIER, pa.string()), ("predicted_churn", pa.bool_()),
                       (ACTIVE, pa.bool_()), ("model_name", pa.string()), (TOP_REASONS, pa.string()),
-                      (MODEL_VERSION, pa.string())])
+                      (REASONS, reasons_type()), (MODEL_VERSION, pa.string())])
+
+
+def reasons_type() -> pa.DataType:
+    """The structured reasons: a list of `model.reasons.Reason` records."""
+    import pyarrow as pa
+
+    from retention_assets.model.reasons import REASON_FIELDS
+
+    numbers = {"risk_share", "contribution"}
+    return pa.list_(pa.struct([(f, pa.float64() if f in numbers else pa.string()) for f in REASON_FIELDS]))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The champion from the registry, and online scoring: the same scoring function as batch scores.
 
-The champion is loaded from the MLflow registry (the pipeline plus the spec and SHAP background
-logged with it); its feature service names the online features it reads. Every customer is scored
+The champion is loaded from the MLflow registry (the pipeline plus the spec, SHAP background and
+glossary of readable names logged with it); its feature service names the online features it reads. Every customer is scored
 and explained by `model.scoring.score_rows`, whether the rows come from the offline tables (the
 `churn_scores` asset, in batches) or from the online store (`retention score`,
 `retention_assets.serving.predict`, the HTTP endpoint), so both give the same numbers.
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from retention_assets.model.reasons import Glossary
+
 from retention_assets.feature_store.repository import FeastConfig, online_features, service_name
 from retention_assets.core.columns import FEATURE_TIMESTAMP
 from retention_assets.model.training import TrainedModel
@@ -20,6 +22,7 @@ from retention_assets.model.tracking import TrackingConfig
 
 SPEC_ARTIFACT = "serving/spec.json"
 BACKGROUND_ARTIFACT = "serving/shap_background.parquet"
+GLOSSARY_ARTIFACT = "serving/glossary.json"  # what each input means and its reference: the version's own reasons
 
 
 class ServingError(LookupError):
@@ -32,6 +35,7 @@ class ServingModel:
     version: str
     feature_service: str
     background: pd.DataFrame  # the rows SHAP contributions are measured against
+    glossary: Glossary | None = None  # readable names and references (None: the column names in words)
 
 
 def serving_spec(model: TrainedModel) -> dict:
@@ -84,7 +88,19 @@ def load_champion(tracking: TrackingConfig, version: str | None = None) -> Servi
         registered_version=version,
         serving_features=spec.get("serving_features", [*spec["numeric_columns"], *spec["categorical_columns"]]),
     )
-    return ServingModel(model, version, model_service(tracking, version), background)
+    return ServingModel(model, version, model_service(tracking, version), background,
+                        version_glossary(tracking, run_id))
+
+
+def version_glossary(tracking: TrackingConfig, run_id: str) -> Glossary | None:
+    """The glossary logged with a version's run; None for a version logged before glossaries existed."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Glossary.from_dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{GLOSSARY_ARTIFACT}"))
+    except (MlflowException, OSError):
+        return None
 
 
 def score_online(feast: FeastConfig, serving: ServingModel, key: str, ids: list[str],

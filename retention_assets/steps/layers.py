@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from retention_assets.core.columns import LAST_SEEN
-from retention_assets.core.names import BRONZE_ENTITY, GOLD, LABELS, SILVER, raw_name, silver_inputs, window_name
+from retention_assets.core.names import BRONZE_ENTITY, ENTITY_TERMS, GOLD, LABELS, SILVER, raw_name, silver_inputs, window_name
 from retention_assets.engine.base import Engine
 from retention_assets.settings import Settings
 from retention_assets.steps.report import StepReport
@@ -63,7 +63,7 @@ def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) ->
     from retention_assets.exploration.plan import RunPlan
     from retention_assets.features.entity import CleaningPlan, clean_entity_table
     from retention_assets.features.labels import label_definition
-    from retention_assets.features.text import replace_text_with_components
+    from retention_assets.features.text import replace_text_with_components, terms_table
 
     entity, exploration = settings.entity, settings.exploration
     run_plan = RunPlan.from_dict(params["plan"])
@@ -80,17 +80,18 @@ def bronze_entity(engine: Engine, settings: Settings, params: dict[str, Any]) ->
         passthrough=(*settings.entity_date_columns, *([entity.valid_from_column] if entity.valid_from_column else [])),
         drop=tuple(dict.fromkeys([*label_columns, *excluded])),
     )
-    text_applied, report = [], StepReport()
+    text_applied, text_reports, report = [], [], StepReport()
     for rec in recs:
         if rec.action == "text_svd" and entity.valid_from_column:  # components are keyed by customer, not version
             report.warning(f"{rec.id}: text components of {rec.column} are not built for a time-versioned entity "
                            "table (entity.valid_from_column); the column is kept as text")
         elif rec.action == "text_svd" and rec.column in engine.column_types(engine.relation(BRONZE_ENTITY)):
-            replace_text_with_components(
+            text_reports += replace_text_with_components(
                 engine, table=BRONZE_ENTITY, key=entity.entity_key, source=entity.name, column=rec.column,
                 n_components=int(rec.params.get("components", exploration.text_components)),
-                max_features=exploration.text_max_features, fit_rows=exploration.text_fit_rows)
+                max_features=exploration.text_max_features, fit_rows=exploration.text_fit_rows).columns
             text_applied.append(rec.id)
+    engine.write_frame(ENTITY_TERMS, terms_table(entity.name, text_reports))
     report.add_table(engine, BRONZE_ENTITY)
     if cleaning.duplicates_dropped:
         report.warning(f"dropped {cleaning.duplicates_dropped} duplicate key row(s) ({entity.duplicate_keys})")

@@ -26,6 +26,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if getattr(value, "ndim", 0) == 1:  # a list column read back as a numpy array
+        return [jsonable(v) for v in value.tolist()]
     item = getattr(value, "item", None)  # numpy and pandas scalars
     if callable(item):
         return jsonable(item())

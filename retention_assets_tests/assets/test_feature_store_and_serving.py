@@ -88,6 +88,14 @@ def test_batch_scores_from_the_offline_tables_equal_serving_to_1e_9(graph):
     np.testing.assert_allclose(served["churn_probability"], batch.loc[ids, "churn_probability"], rtol=0, atol=1e-9)
     for column in ("risk_tier", "top_reasons", "model_version", "feature_timestamp", "active_at_as_of"):
         assert served[column].tolist() == batch.loc[ids, column].tolist(), column
+    # the structured reasons too: the same records, field by field, for every customer
+    assert served["reasons"].map(_records).tolist() == batch.loc[ids, "reasons"].map(_records).tolist()
+    assert (batch["top_reasons"].str.len() > 0).sum() > 100
+
+
+def _records(reasons) -> list[dict]:
+    """Reasons as plain records, however they were read (lists from serving, arrays from Parquet)."""
+    return [{k: (round(v, 9) if isinstance(v, float) else v) for k, v in dict(r).items()} for r in reasons]
 
 
 def test_unknown_customers_are_named_not_scored_from_imputed_defaults(graph):
@@ -117,6 +125,8 @@ def test_http_endpoint_serves_the_same_scores(graph):
         assert [r["customer_id"] for r in body] == ids
         for record in body:
             assert abs(record["churn_probability"] - batch.loc[record["customer_id"], "churn_probability"]) < 1e-9
+            assert record["top_reasons"] == batch.loc[record["customer_id"], "top_reasons"]
+            assert _records(record["reasons"]) == _records(batch.loc[record["customer_id"], "reasons"])
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/score?customer_id=nobody", timeout=60)
         assert missing.value.code == 404 and "nobody" in missing.value.read().decode()
@@ -132,6 +142,6 @@ def test_mlflow_run_carries_what_serving_needs(graph):
     meta = _metadata(result, "churn_model")
     client = MlflowClient(tracking_uri=(uri := meta["mlflow_tracking_uri"].value), registry_uri=uri)
     paths = {a.path for a in client.list_artifacts(meta["mlflow_run_id"].value, "serving")}
-    assert paths == {"serving/spec.json", "serving/shap_background.parquet"}
+    assert paths == {"serving/spec.json", "serving/shap_background.parquet", "serving/glossary.json"}
     version = client.get_model_version_by_alias("churn_model", "champion")
     assert str(version.version) == meta["mlflow_model_version"].value

@@ -31,7 +31,8 @@ def test_expensive_contacts_raise_the_best_threshold():
 def campaign(tmp_path, fees: list, value_column: str | None = "fee", **overrides):
     scores = pd.DataFrame({"cid": ["a", "b", "c", "d"], "churn_probability": [0.9, 0.8, 0.9, 0.1],
                            "risk_tier": ["high", "high", "inactive", "low"],
-                           "active_at_as_of": [True, True, False, True]})
+                           "active_at_as_of": [True, True, False, True],
+                           "top_reasons": ["r", "", "", ""], "reasons": [[{"feature": "f", "text": "r"}], [], [], []]})
     gold = pd.DataFrame({"cid": ["a", "b", "c", "d", "a"], "fee": [*fees, 1.0], "row_role": ["score"] * 4 + ["train"]})
     options = {**dict(months=2.0, default_value=50.0, acceptance=0.3, cost=5.0, threshold=0.05), **overrides}
     with DuckDBEngine(tmp_path) as engine:

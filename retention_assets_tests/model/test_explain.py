@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retention_assets.model.explain import global_importance, shap_contributions, top_reasons
+from retention_assets.model.explain import global_importance, shap_contributions
 from retention_assets.model.training import fit_churn_model
 from retention_assets_tests.model.test_modeling import synthetic
 
@@ -22,10 +22,3 @@ def test_contributions_add_up_to_the_log_odds_and_name_original_columns(kind):
     offsets = logit - contributions.sum(axis=1).to_numpy()
     assert np.allclose(offsets, offsets[0], atol=1e-6)  # one base value for every row: contributions add up
     assert global_importance(contributions).index[0] == "signal"
-
-
-def test_top_reasons_list_only_features_pushing_towards_churn():
-    import pandas as pd
-
-    contributions = pd.DataFrame({"a": [0.5, -0.1], "b": [0.2, -0.3], "c": [-0.4, 0.1]})
-    assert top_reasons(contributions, k=2) == ["a (+0.50); b (+0.20)", "c (+0.10)"]
