@@ -25,8 +25,25 @@ def assert_same_table(left: pd.DataFrame, right: pd.DataFrame, table: str) -> No
         if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(a):
             np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-9, equal_nan=True,
                                        err_msg=f"{table}.{column}")
+        elif a.map(_is_list).any() or b.map(_is_list).any():  # list columns (the structured reasons)
+            assert a.map(_plain).tolist() == b.map(_plain).tolist(), f"{table}.{column}"
         elif isinstance(a.dtype, pd.DatetimeTZDtype) or isinstance(b.dtype, pd.DatetimeTZDtype):
             assert (pd.to_datetime(a, utc=True) == pd.to_datetime(b, utc=True)).all(), f"{table}.{column}"
         else:
             same = (a.isna() & b.isna()) | (a.astype(object) == b.astype(object))
             assert same.all(), f"{table}.{column}: {list(a[~same][:3])} vs {list(b[~same][:3])}"
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, (list, np.ndarray))
+
+
+def _plain(value):
+    """A list cell as plain Python (records as dicts, floats to 6 places: what both engines stored)."""
+    if _is_list(value):
+        return [_plain(v) for v in list(value)]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 6)
+    return value

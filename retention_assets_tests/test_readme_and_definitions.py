@@ -67,11 +67,23 @@ def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     assert command.startswith("retention score ")
     served = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert served.returncode == 0, served.stderr[-3000:]
-    records = [json.loads(line) for line in served.stdout.splitlines() if line.startswith("{")]
+    # the output the README shows is this command's: the same customers, reasons and wording (numbers masked:
+    # another machine's BLAS may move a last digit)
+    shown = re.search(r"```text\n(.+?)\n```", serving, re.S).group(1)
+
+    def masked(text: str) -> list[str]:
+        return [re.sub(r"-?\d[\d,]*(\.\d+)?", "#", line) for line in text.strip().splitlines()]
+    assert masked(served.stdout) == masked(shown)
+    assert "svd_" not in served.stdout and "_count" not in served.stdout
+    records = [json.loads(line) for line in subprocess.run(
+        command + " --json", shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300).stdout.splitlines() if line.startswith("{")]
     batch = pd.read_parquet(scores).set_index("customer_id")
     assert [r["customer_id"] for r in records] == command.split()[2:]
     for record in records:
         assert abs(record["churn_probability"] - batch.loc[record["customer_id"], "churn_probability"]) < 1e-9
+        assert record["top_reasons"] == batch.loc[record["customer_id"], "top_reasons"]
+        assert [r["text"] for r in record["reasons"]] == [r["text"] for r in batch.loc[record["customer_id"], "reasons"]]
 
 
 HEAVY = ('sklearn', 'matplotlib', 'duckdb', 'scipy', 'mlflow', 'shap', 'feast', 'psycopg', 'psycopg2', 'redis',
