@@ -91,8 +91,9 @@ def readable(scores: pd.DataFrame, key: str) -> str:
     for row in scores.to_dict(orient="records"):
         at = pd.Timestamp(row[FEATURE_TIMESTAMP]).strftime("%Y-%m-%d %H:%M UTC")
         tier = "inactive at the as-of time" if row[RISK_TIER] == INACTIVE_TIER else f"{row[RISK_TIER]} risk"
-        lines = [f"{row[key]}: churn probability {row[PROBABILITY]:.2f}, {tier} "
-                 f"(model version {row[MODEL_VERSION]}, features as of {at})"]
+        head = (f"{row[key]}: churn probability {row[PROBABILITY]:.2f}, {tier} "
+                f"(model version {row[MODEL_VERSION]}, features as of {at})")
+        lines = [head]
         reasons = list(row[REASONS])
         lines += [f"  {i}. {reason['text']}" for i, reason in enumerate(reasons, 1)] or \
             ["  no reasons: only active customers are explained" if row[RISK_TIER] == INACTIVE_TIER

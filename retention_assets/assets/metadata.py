@@ -20,10 +20,18 @@ def preview_markdown(frame: "pd.DataFrame", columns: int | None = None) -> str:
     total = columns if columns is not None else frame.shape[1]
     if shown.shape[1] > PREVIEW_COLUMNS:
         shown = shown.iloc[:, :PREVIEW_COLUMNS]
+    shown = shown.apply(lambda column: column.map(_cell) if column.dtype == object else column)
     text = shown.to_markdown(index=False, floatfmt=".4g")
     if total > PREVIEW_COLUMNS:
         text += f"\n\n_{total - PREVIEW_COLUMNS} more columns not shown_"
     return text
+
+
+def _cell(value: Any) -> Any:
+    """A list cell (the structured reasons) as its size: its readable twin is in the next column over."""
+    if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1:
+        return f"[{len(value)} records]"
+    return value
 
 
 def table_metadata(frame: "pd.DataFrame", as_of: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -135,8 +135,8 @@ def describe_value(meaning: FeatureMeaning, value: object, reference: Reference 
             return shown, "", "unknown", f"{meaning.name} is {shown}"
         typical = _category(ref.mode, meaning)
         like = "like" if shown == typical else "unlike"
-        return shown, f"most often {typical}", like, f"{meaning.name} is {shown}, {like} retained customers " \
-                                                     f"(most often {typical})"
+        sentence = f"{meaning.name} is {shown}, {like} retained customers (most often {typical})"
+        return shown, f"most often {typical}", like, sentence
     if meaning.kind == "flag":
         flagged = not _missing(value) and float(value) >= 0.5
         shown = "yes" if flagged else "no"

@@ -46,8 +46,8 @@ def test_reasons_carry_value_reference_direction_and_share_of_the_risk():
     assert sum(r.risk_share for r in first) == pytest.approx(1.0)
     assert [r.value for r in first] == ["0", "45", "basic"]
     # only what pushes towards churn is a reason; a day of one reads in the singular
-    assert [r.text for r in second] == ["1 day since the last tx, fewer than retained customers (median 3), "
-                                        "100% of the risk"]
+    expected = "1 day since the last tx, fewer than retained customers (median 3), 100% of the risk"
+    assert [r.text for r in second] == [expected]
     assert reasons_text(first).count("; ") == 2
 
 
