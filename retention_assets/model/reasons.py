@@ -156,7 +156,7 @@ def describe_value(meaning: FeatureMeaning, value: object, reference: Reference 
     if kind in ("count", "days"):
         what = f"{shown} {meaning.one if number == 1 and meaning.one else meaning.name}"
     elif kind == "text":  # a score, not a quantity: shown beside its reference
-        reference_note = f"; retained customers: {reference_text}" if reference_text else ""
+        reference_note = f", retained customers: {reference_text}" if reference_text else ""
         direction = "unknown" if ref.median is None else "higher" if number > ref.median else \
             "lower" if number < ref.median else "same"
         return shown, reference_text, direction, f"{meaning.name} (match {shown}{reference_note})"

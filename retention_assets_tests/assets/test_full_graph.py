@@ -126,8 +126,9 @@ def test_scores_carry_each_customers_top_reasons_and_the_model_its_shap_summary(
     features = set(table(settings, "gold_features").columns)
     high = scores[scores["risk_tier"] == "high"]
     assert len(high) and (high["top_reasons"].str.len() > 0).all()
-    named = {part.rsplit(" (", 1)[0] for reasons in high["top_reasons"] for part in reasons.split("; ")}
+    named = {dict(r)["feature"] for reasons in high["reasons"] for r in reasons}
     assert named <= features  # reasons are original columns (one-hot columns summed back)
+    assert (high["reasons"].map(len) == high["top_reasons"].str.count("; ") + 1).all()  # the string is the records
     meta = next(e for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == "churn_model").materialization.metadata
     assert meta["shap_summary"].value.startswith("![mean |SHAP| per feature](data:image/png;base64,")
