@@ -113,7 +113,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                      "severity": bands().severity(score_psi), "calendar": False, "raw_psi": score_psi}
         output = pd.concat([table, pd.DataFrame([score_row])], ignore_index=True).assign(
             as_of=as_of, model_version=version, trained_as_of=reference.trained_as_of)
-        history = append_drift_history(settings.data_path, history_rows(table, as_of, version))
+        history = append_drift_history(settings.data_path, history_rows(table, context.run.run_id, as_of, version))
         top = table.head(SHOWN)
         ageing = (f"compared with the reference aged by {float(elapsed.min()):.0f}-{float(elapsed.max()):.0f} days"
                   if monitoring.calendar_features == "shift" and len(elapsed) else "reported as expected ageing")

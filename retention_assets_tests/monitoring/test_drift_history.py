@@ -29,25 +29,27 @@ def _table(psi: dict[str, float], calendar: tuple[str, ...] = ()) -> pd.DataFram
                          "raw_psi": [v + (2.5 if f in calendar else 0.0) for f, v in psi.items()]})
 
 
-def test_history_appends_runs_and_replaces_a_rerun_of_the_same_run(tmp_path):
+def test_history_appends_runs_in_order_and_replaces_a_retried_run(tmp_path):
     assert read_drift_history(tmp_path).empty
-    append_drift_history(tmp_path, history_rows(_table({"fee": 0.01, "tenure": 0.02}), "2026-07-01T00:00:00+00:00",
-                                                "1"))
-    append_drift_history(tmp_path, history_rows(_table({"fee": 0.30, "tenure": 0.01}), "2026-08-01T00:00:00+00:00",
-                                                "1"))
-    again = history_rows(_table({"fee": 0.40, "tenure": 0.01}), "2026-08-01T00:00:00+00:00", "1")
-    history = append_drift_history(tmp_path, again)
+    append_drift_history(tmp_path, history_rows(_table({"fee": 0.01, "tenure": 0.02}), "r1",
+                                                "2026-08-01T00:00:00+00:00", "1"))
+    # a later export with the same as-of time (a corrected re-export) is a run of its own
+    append_drift_history(tmp_path, history_rows(_table({"fee": 0.30, "tenure": 0.01}), "r2",
+                                                "2026-08-01T00:00:00+00:00", "1"))
+    append_drift_history(tmp_path, history_rows(_table({"fee": 0.05, "tenure": 0.01}), "r3",
+                                                "2026-07-01T00:00:00+00:00", "1"))
+    retried = history_rows(_table({"fee": 0.40, "tenure": 0.01}), "r2", "2026-08-01T00:00:00+00:00", "1")
+    history = append_drift_history(tmp_path, retried)
     assert history_path(tmp_path).exists()
-    assert len(history) == 4 and history["as_of"].tolist()[:2] == ["2026-07-01T00:00:00+00:00"] * 2
-    latest = history[history["as_of"] == "2026-08-01T00:00:00+00:00"].set_index("feature")
-    assert latest.loc["fee", "psi"] == 0.40  # the rerun replaced the first August rows
+    assert history["run_id"].drop_duplicates().tolist() == ["r1", "r3", "r2"] and len(history) == 6
+    assert history[history["run_id"] == "r2"].set_index("feature").loc["fee", "psi"] == 0.40
     assert read_drift_history(tmp_path).equals(history)
 
 
 def test_recent_top_lists_the_latest_runs_most_drifted_features_over_the_last_runs(tmp_path):
     for month, fee in [(5, 0.01), (6, 0.05), (7, 0.12), (8, 0.45)]:
         rows = history_rows(_table({"fee": fee, "count": 0.02, "tenure": 0.01}, calendar=("tenure",)),
-                            f"2026-{month:02d}-01T00:00:00+00:00", "1" if month < 8 else "2")
+                            f"run{month}", f"2026-{month:02d}-01T00:00:00+00:00", "1" if month < 8 else "2")
         history = append_drift_history(tmp_path, rows)
     top = recent_top(history, runs=3, top=2)
     assert top["feature"].tolist() == ["fee", "count"]
@@ -56,6 +58,9 @@ def test_recent_top_lists_the_latest_runs_most_drifted_features_over_the_last_ru
     markdown = history_markdown(recent_top(history, runs=2, top=3))
     assert "| fee | 0.12 | 0.45 |" in markdown and "| tenure (calendar) | 0.01 | 0.01 |" in markdown
     assert history_markdown(recent_top(read_drift_history(tmp_path / "none"))) == "No drift recorded yet."
+    same = append_drift_history(tmp_path, history_rows(_table({"fee": 0.5}), "again", "2026-08-01T00:00:00+00:00",
+                                                       "2"))
+    assert list(recent_top(same, runs=2).columns)[2:] == ["2026-08-01 v2", "2026-08-01 v2 #2"]
 
 
 def test_summary_rounds_for_display_and_says_how_calendar_features_were_compared():
