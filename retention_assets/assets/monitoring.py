@@ -23,16 +23,6 @@ SCORE_ROW = "__predicted_score"
 SHOWN = 15
 
 
-def _drift_markdown(table: "pd.DataFrame") -> str:
-    lines = [("| feature | PSI | severity | importance share | weighted PSI | test p | missing ref -> now | "
-              "categories new / gone |"), "|---|---|---|---|---|---|---|---|"]
-    for r in table.head(SHOWN).itertuples():
-        changes = f"{', '.join(r.new_categories) or '-'} / {', '.join(r.vanished_categories) or '-'}"
-        lines.append(f"| {r.feature} | {r.psi:.3f} | {r.severity} | {r.importance_share:.3f} | {r.weighted_psi:.3f} | "
-                     f"{r.p_value:.2g} | {r.missing_reference:.1%} -> {r.missing_current:.1%} | {changes} |")
-    return "\n".join(lines)
-
-
 RUN_COLUMNS = ("as_of", "model_version", "trained_as_of")  # constant per run, stored with every row
 
 
@@ -131,7 +121,6 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             calendar_features=dg.MetadataValue.json({"mode": monitoring.calendar_features, "features": calendar,
                                                      "comparison": ageing}),
             drift_summary=dg.MetadataValue.md(summary_markdown(table, SHOWN)),
-            drift_by_feature=dg.MetadataValue.md(_drift_markdown(table)),
             drift_history=dg.MetadataValue.md(history_markdown(recent_top(history))),
             psi_plot=dg.MetadataValue.md(markdown_image(
                 drift_contribution_png(top["feature"], top["weighted_psi"], top["psi"], top["severity"],

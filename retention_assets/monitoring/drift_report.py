@@ -18,13 +18,21 @@ def status(severity: str, calendar: bool) -> str:
     return f"{severity} (calendar, vs aged reference)" if calendar else severity
 
 
+def _changes(row) -> str:
+    """`; new: a, b; gone: c` for a categorical whose categories appeared or vanished."""
+    new, gone = list(getattr(row, "new_categories", []) or []), list(getattr(row, "vanished_categories", []) or [])
+    return (f"; new: {', '.join(map(str, new))}" if new else "") + (f"; gone: {', '.join(map(str, gone))}" if gone else "")
+
+
 def summary_markdown(table: pd.DataFrame, shown: int = SHOWN) -> str:
     """The `shown` features with the most importance-weighted drift: PSI, importance share, weighted
-    contribution and status (a calendar feature's PSI before ageing in brackets)."""
+    contribution and status (a calendar feature's PSI before ageing in brackets, a categorical's new
+    and vanished categories after its status). The full table, with tests and missing rates, is the
+    asset's value."""
     lines = ["| feature | PSI | importance share | weighted contribution | status |", "|---|---|---|---|---|"]
     for r in table.head(shown).itertuples():
         calendar = bool(getattr(r, "calendar", False))
         psi = f"{r.psi:.3f}" + (f" (raw {r.raw_psi:.2f})" if calendar else "")
         lines.append(f"| {r.feature} | {psi} | {r.importance_share:.1%} | {r.weighted_psi:.4f} | "
-                     f"{status(r.severity, calendar)} |")
+                     f"{status(r.severity, calendar)}{_changes(r)} |")
     return "\n".join(lines)

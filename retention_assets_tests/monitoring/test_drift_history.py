@@ -72,6 +72,10 @@ def test_summary_rounds_for_display_and_says_how_calendar_features_were_compared
     table.loc[1, "severity"] = EXPECTED
     assert "expected ageing (calendar)" in summary_markdown(table)
     assert "4.538497" not in markdown
+    plans = pd.DataFrame([{"feature": "plan", "psi": 0.5, "importance_share": 0.2, "weighted_psi": 0.1,
+                           "severity": "significant", "calendar": False, "raw_psi": 0.5,
+                           "new_categories": ["enterprise"], "vanished_categories": ["premium"]}])
+    assert "| significant; new: enterprise; gone: premium |" in summary_markdown(plans)
 
 
 def _png_size(png_base64: str) -> tuple[int, int]:
