@@ -20,7 +20,11 @@ def status(severity: str, calendar: bool) -> str:
 
 def _changes(row) -> str:
     """`; new: a, b; gone: c` for a categorical whose categories appeared or vanished."""
-    new, gone = list(getattr(row, "new_categories", []) or []), list(getattr(row, "vanished_categories", []) or [])
+    def listed(name: str) -> list:
+        value = getattr(row, name, None)
+        return [] if value is None else list(value)  # a list in memory, an array when read from Parquet
+
+    new, gone = listed("new_categories"), listed("vanished_categories")
     return (f"; new: {', '.join(map(str, new))}" if new else "") + (f"; gone: {', '.join(map(str, gone))}" if gone else "")
 
 

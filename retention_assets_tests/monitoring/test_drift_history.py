@@ -76,6 +76,8 @@ def test_summary_rounds_for_display_and_says_how_calendar_features_were_compared
                            "severity": "significant", "calendar": False, "raw_psi": 0.5,
                            "new_categories": ["enterprise"], "vanished_categories": ["premium"]}])
     assert "| significant; new: enterprise; gone: premium |" in summary_markdown(plans)
+    plans["new_categories"] = [np.array([], dtype=object)]  # as read back from Parquet
+    assert "| significant; gone: premium |" in summary_markdown(plans)
 
 
 def _png_size(png_base64: str) -> tuple[int, int]:
