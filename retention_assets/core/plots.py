@@ -122,7 +122,7 @@ def drift_contribution_png(features: Sequence[str], contributions: Sequence[floa
             bar.set_hatch("//")
     top = max([float(v) for v in contributions] + [1e-9])
     for bar, value in zip(bars, psi, strict=True):
-        ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, f"PSI {value:.2f}",
+        ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, f"PSI {value:.3f}",
                 va="center", fontsize=9)
     ax.set_xlim(0, top * 1.18)
     ax.set_yticks(y, labels, fontsize=10)
