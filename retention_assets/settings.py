@@ -421,6 +421,11 @@ class MonitoringSettings(_Strict):
         default=100_000, ge=1000,
         description="Scoring rows compared with the reference for drift (a seeded sample beyond it).",
     )
+    calendar_features: Literal["shift", "flag"] = Field(
+        default="shift",
+        description="Tenure-like features (days since a first event or an entity date) grow with the calendar: "
+        "'shift' compares them with the reference aged by the elapsed time, 'flag' reports them as expected ageing.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringSettings":

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from retention_assets.assets.metadata import table_metadata
+from retention_assets.core.columns import FIRST_SEEN
 from retention_assets.core.names import DRIFT, GOLD, PERFORMANCE, RECOMMENDATIONS, SCORES, TIMELINE, raw_name
 from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.tracking import MlflowTracking
@@ -22,14 +23,7 @@ SCORE_ROW = "__predicted_score"
 SHOWN = 15
 
 
-def _drift_markdown(table: "pd.DataFrame") -> str:
-    lines = ["| feature | PSI | severity | importance share | weighted PSI | test p | missing ref -> now | "
-             "categories new / gone |", "|---|---|---|---|---|---|---|---|"]
-    for r in table.head(SHOWN).itertuples():
-        changes = f"{', '.join(r.new_categories) or '-'} / {', '.join(r.vanished_categories) or '-'}"
-        lines.append(f"| {r.feature} | {r.psi:.3f} | {r.severity} | {r.importance_share:.3f} | {r.weighted_psi:.3f} | "
-                     f"{r.p_value:.2g} | {r.missing_reference:.1%} -> {r.missing_current:.1%} | {changes} |")
-    return "\n".join(lines)
+RUN_COLUMNS = ("as_of", "model_version", "trained_as_of")  # constant per run, stored with every row
 
 
 def split_drift_table(table: "pd.DataFrame") -> "tuple[pd.DataFrame, float]":
@@ -38,9 +32,16 @@ def split_drift_table(table: "pd.DataFrame") -> "tuple[pd.DataFrame, float]":
     return table[table["feature"] != SCORE_ROW].reset_index(drop=True), float(score.iloc[0]) if len(score) else 0.0
 
 
+def drift_run(table: "pd.DataFrame") -> dict[str, str]:
+    """The as-of time, scoring model version and its trained-as-of time stored with a drift table."""
+    return {c: (str(table[c].iloc[0]) if c in table.columns and len(table) else "") for c in RUN_COLUMNS}
+
+
 def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     monitoring = settings.monitoring
+    # the same entity dates the naming rules read (features/meanings.py: run_vocabulary)
+    date_columns = [*settings.entity_date_columns, *([FIRST_SEEN] if settings.entity.derived_from else [])]
 
     def bands():
         from retention_assets.monitoring.drift import Bands
@@ -56,15 +57,25 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         import pandas as pd
 
         from retention_assets.core.columns import FEATURE_TIMESTAMP
-        from retention_assets.core.plots import bar_png, markdown_image
+        from retention_assets.core.plots import drift_contribution_png, markdown_image
         from retention_assets.model.scoring import score_summary
         from retention_assets.monitoring.drift import (
             active_probabilities,
+            answered,
+            calendar_features,
             current_population,
             drift_signal,
             drift_table,
+            elapsed_days,
             numeric_psi,
         )
+        from retention_assets.monitoring.drift_history import (
+            append_drift_history,
+            history_markdown,
+            history_rows,
+            recent_top,
+        )
+        from retention_assets.monitoring.drift_report import summary_markdown
         from retention_assets.monitoring.reference import load_reference
 
         with compute.engine() as engine:
@@ -75,33 +86,48 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             categorical = [c for c in reference.categorical if c in published]
             current = current_population(engine, GOLD, key, [*numeric, *categorical], monitoring.current_rows)
             probabilities = active_probabilities(engine, SCORES)
-        table = drift_table(reference.frame, current, numeric, categorical, reference.importance, bands(),
-                            monitoring.psi_bins)
-        score_psi = numeric_psi(reference.scores, probabilities, monitoring.psi_bins)
         as_of = pd.Timestamp(current[FEATURE_TIMESTAMP].iloc[0]).isoformat() if len(current) else ""
-        signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share,
-                              trained_on_current_data=bool(as_of) and
-                              pd.Timestamp(reference.trained_as_of) >= pd.Timestamp(as_of))
+        calendar = calendar_features(numeric, date_columns)
+        elapsed = elapsed_days(reference.frame.get(FEATURE_TIMESTAMP), reference.trained_as_of,
+                               as_of or reference.trained_as_of, len(reference.frame))
+        table = drift_table(reference.frame, current, numeric, categorical, reference.importance, bands(),
+                            monitoring.psi_bins, calendar=calendar, calendar_mode=monitoring.calendar_features,
+                            elapsed=elapsed)
+        score_psi = numeric_psi(reference.scores, probabilities, monitoring.psi_bins)
+        answered_by = version if answered(reference.trained_as_of, as_of) else None
+        signal = drift_signal(table, score_psi, bands(), monitoring.drifted_importance_share, answered_by=answered_by)
         context.log.info(signal.reason)
         score_row = {"feature": SCORE_ROW, "kind": "score", "psi": score_psi, "test": "", "statistic": float("nan"),
                      "p_value": float("nan"), "missing_reference": 0.0, "missing_current": 0.0, "new_categories": [],
                      "vanished_categories": [], "importance_share": 0.0, "weighted_psi": 0.0,
-                     "severity": bands().severity(score_psi)}
-        output = pd.concat([table, pd.DataFrame([score_row])], ignore_index=True)
+                     "severity": bands().severity(score_psi), "calendar": False, "raw_psi": score_psi}
+        output = pd.concat([table, pd.DataFrame([score_row])], ignore_index=True).assign(
+            as_of=as_of, model_version=version, trained_as_of=reference.trained_as_of)
+        history = append_drift_history(settings.data_path, history_rows(table, context.run.run_id, as_of, version))
         top = table.head(SHOWN)
+        ageing = (f"compared with the reference aged by {float(elapsed.min()):.0f}-{float(elapsed.max()):.0f} days"
+                  if monitoring.calendar_features == "shift" and len(elapsed) else "reported as expected ageing")
         return dg.Output(output, metadata=table_metadata(
             output, as_of=as_of,
             drift_signal=dg.MetadataValue.bool(signal.fired),
             signal_reason=dg.MetadataValue.text(signal.reason),
+            answered_by=dg.MetadataValue.text(signal.answered_by or ""),
             drifted_importance_share=dg.MetadataValue.float(signal.drifted_share),
             weighted_psi=dg.MetadataValue.float(signal.weighted_psi),
             score_psi=dg.MetadataValue.float(score_psi),
             model_version=dg.MetadataValue.text(version),
+            trained_as_of=dg.MetadataValue.text(reference.trained_as_of),
             severity_counts=dg.MetadataValue.json(table["severity"].value_counts().to_dict()),
-            drift_by_feature=dg.MetadataValue.md(_drift_markdown(table)),
+            calendar_features=dg.MetadataValue.json({"mode": monitoring.calendar_features, "features": calendar,
+                                                     "comparison": ageing}),
+            drift_summary=dg.MetadataValue.md(summary_markdown(table, SHOWN)),
+            drift_history=dg.MetadataValue.md(history_markdown(recent_top(history))),
             psi_plot=dg.MetadataValue.md(markdown_image(
-                bar_png(top["feature"], top["psi"], f"PSI (significant >= {monitoring.psi_significant})"),
-                "PSI per feature")),
+                drift_contribution_png(top["feature"], top["weighted_psi"], top["psi"], top["severity"],
+                                       top["calendar"],
+                                       f"Top {len(top)} features by importance-weighted drift (PSI significant >= "
+                                       f"{monitoring.psi_significant})"),
+                "Importance-weighted drift per feature")),
         ))
 
     deps = [raw_name(settings.entity.name), *(raw_name(n) for n in settings.events)]
@@ -165,16 +191,20 @@ def build_monitoring_checks(settings: Settings) -> list[dg.AssetChecksDefinition
                                 f"model's importance in drifted features (the retrain signal) and a predicted-score "
                                 f"PSI below {monitoring.psi_significant}.")
     def no_significant_drift(feature_drift) -> dg.AssetCheckResult:
-        from retention_assets.monitoring.drift import Bands, drift_signal
+        from retention_assets.monitoring.drift import Bands, answered, drift_signal
 
         table, score_psi = split_drift_table(feature_drift)
+        run = drift_run(feature_drift)
         bands = Bands(monitoring.psi_moderate, monitoring.psi_significant)
-        signal = drift_signal(table, score_psi, bands, monitoring.drifted_importance_share)
-        passed = not signal.fired and bands.severity(score_psi) != "significant"
+        answered_by = run["model_version"] if answered(run["trained_as_of"], run["as_of"]) else None
+        signal = drift_signal(table, score_psi, bands, monitoring.drifted_importance_share, answered_by=answered_by)
+        # A retrain on the drifted data answers the drift: the check clears with who answered it.
+        passed = answered_by is not None or (not signal.fired and bands.severity(score_psi) != "significant")
         return dg.AssetCheckResult(passed=passed, description=signal.reason,
                                    severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"drifted_importance_share": signal.drifted_share,
-                                             "weighted_psi": signal.weighted_psi, "score_psi": signal.score_psi})
+                                             "weighted_psi": signal.weighted_psi, "score_psi": signal.score_psi,
+                                             "answered_by": answered_by or ""})
 
     @dg.asset_check(asset=PERFORMANCE, blocking=False,
                     description=f"The latest matured cohort's realized ROC AUC is within {monitoring.max_auc_drop} "

@@ -94,3 +94,45 @@ def bar_png(names: Sequence[str], values: Sequence[float], title: str) -> str:
     ax.tick_params(axis="y", labelsize=7)
     ax.set_title(title)
     return _to_base64(plt, fig)
+
+
+_SEVERITY_COLOURS = {"significant": "#d62728", "moderate": "#ff7f0e", "none": "#7f7f7f", "expected": "#9ecae1"}
+
+
+def drift_contribution_png(features: Sequence[str], contributions: Sequence[float], psi: Sequence[float],
+                           severities: Sequence[str], calendar: Sequence[bool],
+                           title: str = "Drift by importance-weighted contribution (PSI x importance share)") -> str:
+    """Horizontal bars of each feature's importance-weighted drift, largest on top, coloured by PSI
+    severity and labelled with the PSI; calendar features are hatched and marked "[calendar]".
+    1100 px wide with 10 pt labels: readable at 1x in the Dagster UI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    labels = [f"{f} [calendar]" if c else str(f) for f, c in zip(features, calendar, strict=True)]
+    n = max(len(labels), 1)
+    fig, ax = plt.subplots(figsize=(11.0, 1.6 + 0.36 * n), dpi=100)
+    y = list(range(len(labels)))[::-1]
+    colours = [_SEVERITY_COLOURS.get(s, "#1f77b4") for s in severities]
+    bars = ax.barh(y, list(contributions), color=colours, edgecolor="#333333", linewidth=0.6)
+    for bar, is_calendar in zip(bars, calendar, strict=True):
+        if is_calendar:
+            bar.set_hatch("//")
+    top = max([float(v) for v in contributions] + [1e-9])
+    for bar, value in zip(bars, psi, strict=True):
+        ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, f"PSI {value:.3f}",
+                va="center", fontsize=9)
+    ax.set_xlim(0, top * 1.18)
+    ax.set_yticks(y, labels, fontsize=10)
+    ax.tick_params(axis="x", labelsize=9)
+    ax.set_xlabel("PSI (capped) x share of the model's SHAP importance", fontsize=10)
+    ax.set_title(title, fontsize=12)
+    ax.legend(handles=[Patch(facecolor=c, label=s) for s, c in _SEVERITY_COLOURS.items()], fontsize=9,
+              loc="lower right", title="PSI severity", title_fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -9,17 +9,33 @@ a column the model does not use cannot trigger a retrain. The importance-weighte
 too; in it a feature's PSI counts up to `cap` (default 1.0): beyond it the two distributions barely
 overlap and the log term would let one saturated feature with a small importance share (a tenure
 count that grows with the calendar) outweigh everything the model relies on.
+
+Calendar-driven features (days since a customer's first event ever or since a fixed entity date such
+as the signup) grow by one a day for every customer, so any later population "drifts" from the
+training reference with no change at all. They are recognised by name (`calendar_features`) and either
+compared with the reference aged by the elapsed time between each reference row's feature timestamp
+and the current as-of time (`shift`, exact for pure tenure: what is left is real drift, e.g. a wave of
+new customers) or reported as expected ageing that never counts (`flag`). `*_days_since_last` is not
+calendar-driven: recency changes with behaviour.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 EPSILON = 1e-4  # floor for empty bin shares, so the log term stays finite
 MISSING = "__missing__"
+EXPECTED = "expected"  # the severity of a calendar feature reported as expected ageing (mode "flag")
+DRIFTED = ("moderate", "significant")  # the severities that count towards the retrain signal
+CalendarMode = Literal["shift", "flag"]
+_FIRST_EVER = "_all_time_days_since_first"  # `<source>_all_time_days_since_first`: tenure in the source
+_DAYS_SINCE = "days_since_"  # `days_since_<entity date column>`
+_MOVING_DATE_WORDS = {"last", "latest", "recent", "updated", "modified", "next"}  # dates that move with behaviour
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,51 @@ class Bands:
         if not np.isfinite(value) or value < self.moderate:
             return "none"
         return "moderate" if value < self.significant else "significant"
+
+
+def calendar_features(features: Iterable[str], date_columns: Collection[str] | None = None) -> list[str]:
+    """The features that grow with the calendar, read from the naming rules (see features/meanings.py):
+    `<source>_all_time_days_since_first` (days since the first event ever) and `days_since_<column>` of
+    an entity date column (`date_columns` when known; any such name otherwise) unless the date itself
+    moves with behaviour (`last_login_date`). A bounded window's `days_since_first` is capped by the
+    window and does not age; `*_days_since_last` is recency, which behaviour changes."""
+    found = []
+    for feature in features:
+        if feature.endswith(_FIRST_EVER):
+            found.append(feature)
+        elif feature.startswith(_DAYS_SINCE):
+            column = feature[len(_DAYS_SINCE):]
+            known = date_columns is None or column in date_columns
+            if known and column and not set(column.lower().split("_")) & _MOVING_DATE_WORDS:
+                found.append(feature)
+    return found
+
+
+def elapsed_days(reference_times: pd.Series | None, reference_as_of: str, current_as_of: str,
+                 rows: int) -> np.ndarray:
+    """Days from each reference row's feature timestamp to the current as-of time. References logged
+    without their timestamps fall back to the version's trained-as-of time (an underestimate: training
+    rows are older than it)."""
+    now = _utc(current_as_of)
+    if reference_times is not None and len(reference_times) == rows:
+        times = pd.to_datetime(reference_times, utc=True)
+        return ((now - times).dt.total_seconds() / 86400.0).to_numpy(dtype=float)
+    return np.full(rows, (now - _utc(reference_as_of)).total_seconds() / 86400.0)
+
+
+def _utc(value) -> pd.Timestamp:
+    """A timestamp in UTC; a naive one is taken to be UTC already."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def aged(reference: pd.DataFrame, features: Iterable[str], days: np.ndarray | float) -> pd.DataFrame:
+    """The reference as it would look `days` later if nobody changed: each calendar feature plus the
+    elapsed days (missing stays missing)."""
+    out = reference.copy()
+    for feature in features:
+        out[feature] = pd.to_numeric(out[feature], errors="raise").astype(float).to_numpy() + days
+    return out
 
 
 def psi_from_shares(reference: np.ndarray, current: np.ndarray) -> float:
@@ -104,15 +165,25 @@ def importance_shares(importance: dict[str, float], features: list[str]) -> dict
 
 
 def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
-                importance: dict[str, float], bands: Bands, bins: int = 10, cap: float = 1.0) -> pd.DataFrame:
+                importance: dict[str, float], bands: Bands, bins: int = 10, cap: float = 1.0,
+                calendar: Collection[str] = (), calendar_mode: CalendarMode = "shift",
+                elapsed: np.ndarray | float = 0.0) -> pd.DataFrame:
     """One row per feature: PSI, test statistic and p-value, missing rates, category changes,
-    importance share, importance-weighted PSI and severity; most weighted drift first."""
+    importance share, importance-weighted PSI and severity; most weighted drift first.
+
+    Calendar features (`calendar`, numeric) are compared with the reference aged by `elapsed` days in
+    mode "shift", or keep their raw PSI with severity "expected" and no weight in mode "flag";
+    `raw_psi` is always the comparison without ageing."""
     shares = importance_shares(importance, [*numeric, *categorical])
+    calendar = [f for f in calendar if f in numeric]
+    shifted = aged(reference, calendar, elapsed) if calendar and calendar_mode == "shift" else reference
     rows = []
     for feature in [*numeric, *categorical]:
-        is_numeric = feature in numeric
-        stats = (numeric_drift(reference[feature], current[feature], bins) if is_numeric
+        is_numeric, is_calendar = feature in numeric, feature in calendar
+        stats = (numeric_drift(shifted[feature], current[feature], bins) if is_numeric
                  else categorical_drift(reference[feature], current[feature]))
+        raw = numeric_psi(reference[feature], current[feature], bins) if is_calendar else stats["psi"]
+        expected = is_calendar and calendar_mode == "flag"
         rows.append({
             "feature": feature, "kind": "numeric" if is_numeric else "categorical",
             "psi": stats["psi"], "test": "ks" if is_numeric else "chi2",
@@ -122,8 +193,9 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[st
             "new_categories": stats.get("new_categories", []),
             "vanished_categories": stats.get("vanished_categories", []),
             "importance_share": shares[feature],
-            "weighted_psi": shares[feature] * min(stats["psi"], cap),
-            "severity": bands.severity(stats["psi"]),
+            "weighted_psi": 0.0 if expected else shares[feature] * min(stats["psi"], cap),
+            "severity": EXPECTED if expected else bands.severity(stats["psi"]),
+            "calendar": is_calendar, "raw_psi": raw,
         })
     table = pd.DataFrame(rows)
     if table.empty:
@@ -138,10 +210,17 @@ class DriftSignal:
     score_psi: float
     fired: bool
     reason: str
+    answered_by: str | None = None  # the model version trained on the drifted data, which answers it
+
+
+def answered(trained_as_of: str | None, as_of: str | None) -> bool:
+    """A model trained on data at or after the drift's as-of time has answered it: retraining again on
+    the same data cannot remove the drift."""
+    return bool(trained_as_of) and bool(as_of) and _utc(trained_as_of) >= _utc(as_of)
 
 
 def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share: float = 0.10,
-                 trained_on_current_data: bool = False) -> DriftSignal:
+                 trained_on_current_data: bool = False, answered_by: str | None = None) -> DriftSignal:
     """Fire when at least `min_share` of the model's importance sits in features that drifted
     (PSI at or above the moderate band).
 
@@ -149,10 +228,11 @@ def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share:
     model relies on has moved") and immune to a single feature's unbounded PSI. The importance-
     weighted PSI and the predicted-score PSI are reported beside it; the score PSI does not fire on
     its own, since it also moves with who happens to be active. Drift against a model already
-    trained on the current data is reported but does not fire: retraining on the same data cannot
-    remove it.
+    trained on the current data (`answered_by` names that version) is reported but does not fire:
+    retraining on the same data cannot remove it. Calendar features reported as expected ageing
+    (severity "expected") never count.
     """
-    drifted = table[table["psi"] >= bands.moderate] if len(table) else table
+    drifted = table[table["severity"].isin(DRIFTED)] if len(table) else table
     share = float(drifted["importance_share"].sum()) if len(drifted) else 0.0
     weighted = float(table["weighted_psi"].sum()) if len(table) else 0.0
     details = (f"importance-weighted PSI {weighted:.3f}; predicted-score PSI {score_psi:.3f} "
@@ -161,13 +241,17 @@ def drift_signal(table: pd.DataFrame, score_psi: float, bands: Bands, min_share:
         top = drifted.sort_values("importance_share", ascending=False).head(3)
         reason = (f"{share:.0%} of the model's importance is in drifted features (>= {min_share:.0%}; most: "
                   + ", ".join(f"{r.feature} PSI {r.psi:.2f}" for r in top.itertuples()) + f"); {details}")
+        if answered_by is not None:
+            return DriftSignal(share, weighted, score_psi, False,
+                               f"answered by version {answered_by} (trained on this data): {reason}", answered_by)
         if trained_on_current_data:
             return DriftSignal(share, weighted, score_psi, False,
                                f"{reason}; not a retrain signal: the model was trained on this data")
         return DriftSignal(share, weighted, score_psi, True, reason)
     return DriftSignal(share, weighted, score_psi, False,
+                       ("" if answered_by is None else f"answered by version {answered_by}; ") +
                        f"no significant drift: {share:.0%} of the model's importance is in drifted features "
-                       f"(< {min_share:.0%}); {details}")
+                       f"(< {min_share:.0%}); {details}", answered_by)
 
 
 def current_population(engine, gold_table: str, key: str, features: list[str], max_rows: int) -> pd.DataFrame:

@@ -25,7 +25,12 @@ SCORE = "__score"
 
 
 def drift_reference(model: TrainedModel, train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    return train.sample(n=min(len(train), rows), random_state=seed)[model.feature_columns].reset_index(drop=True)
+    """A seeded sample of the training rows' features, with each row's feature timestamp (what calendar
+    features are aged from, see monitoring/drift.py)."""
+    from retention_assets.core.columns import FEATURE_TIMESTAMP
+
+    columns = [*model.feature_columns, *([FEATURE_TIMESTAMP] if FEATURE_TIMESTAMP in train.columns else [])]
+    return train.sample(n=min(len(train), rows), random_state=seed)[columns].reset_index(drop=True)
 
 
 def score_reference(model: TrainedModel) -> pd.DataFrame:
@@ -35,7 +40,7 @@ def score_reference(model: TrainedModel) -> pd.DataFrame:
 @dataclass
 class Reference:
     version: str
-    frame: pd.DataFrame  # features
+    frame: pd.DataFrame  # features (and feature_timestamp, in versions logged since calendar features age)
     scores: pd.Series  # out-of-sample validation scores
     numeric: list[str]
     categorical: list[str]

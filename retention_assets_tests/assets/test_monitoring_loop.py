@@ -4,7 +4,9 @@ sensors request exactly the retrains they should, and each retrain is recorded a
 The tests below share one world and run in file order: the base period (first champion), then a
 stable later period, one whose churn comes from nowhere the model could see (the performance
 sensor asks for a retrain), and a drifted one (the drift sensor asks; that retrain is run and
-recorded).
+recorded). Along the way the drift table is read as a person would: calendar features (tenure) aged
+by the elapsed time stay quiet, the planted changes lead the importance-weighted ranking, the drift
+check clears once the retrain answered it, and every run lands in the per-feature drift history.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from retention_assets.automation import FULL_JOB, REFRESH_JOB, RETRAIN_JOB
 from retention_assets.definitions import build_definitions, build_resources
 from retention_assets.profiles import build_profile
 from retention_assets.exploration.iterations import HISTORY_FILE, load_history
+from retention_assets.monitoring.drift_history import read_drift_history
 from retention_assets.sample.generator import generate_later_period, generate_sample
 from retention_assets.settings import Settings, load_settings
 from retention_assets_tests.conftest import write_settings
 
 CUSTOMERS, EVENTS, SEED = 1200, 60.0, 5
+TENURE = "transactions_all_time_days_since_first"
+# what the drift scenario changes: plans and fees, prices (amounts), and the east region's activity
+PLANTED = r"^(plan|monthly_fee|transactions_\w+_(amount_\w+|count|days_since_last))$"
+# The text components are refit on every refresh (fitted on the texts before the earliest training
+# cutoff, which moves), so their meaning differs from what the scoring model learned: real
+# training/serving skew, not drift of the customers, and the drift table rightly shows it.
+TEXT_COMPONENT = r"_svd_\d+_mean$"
 
 
 @dataclass
@@ -34,6 +45,13 @@ class World:
     data: Path
     cursors: dict[str, str | None] = field(default_factory=dict)
     drift_request: dg.RunRequest | None = None  # handed from the drift test to the retrain test
+    refresh: dg.ExecuteInProcessResult | None = None  # the latest refresh run
+
+    def drift(self) -> pd.DataFrame:
+        """The latest feature_drift table, per feature (as the UI's table and plot show it)."""
+        record = self.instance.fetch_materializations(dg.AssetKey("feature_drift"), limit=1).records[0]
+        table = pd.read_parquet(record.asset_materialization.metadata["path"].value)
+        return table[table["feature"] != "__predicted_score"].reset_index(drop=True)
 
     def load(self, scenario: str) -> None:
         """A new full export replaces the source files, as a nightly extract would."""
@@ -56,7 +74,7 @@ class World:
     def exactly_one_retrain(self, scenario: str, sensor: str, trigger: str) -> dg.RunRequest:
         """Load a later period, refresh, and expect `sensor` to request one retrain, then nothing more."""
         self.load(scenario)
-        self.run(REFRESH_JOB)
+        self.refresh = self.run(REFRESH_JOB)
         first = self.tick(sensor)
         assert len(first.run_requests) == 1, first
         request = first.run_requests[0]
@@ -79,6 +97,10 @@ def world(tmp_path_factory):
         yield world
 
 
+def drift_check(result: dg.ExecuteInProcessResult):
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == "no_significant_drift")
+
+
 def test_a_stable_period_requests_no_retrain(world):
     world.load("stable")
     # A sensor started after the files changed (no cursor yet) compares with what the last refresh read.
@@ -87,11 +109,24 @@ def test_a_stable_period_requests_no_retrain(world):
     refresh = world.tick("source_files_sensor")
     assert len(refresh.run_requests) == 1  # new files: refresh every layer downstream of raw
     assert world.defs.resolve_sensor_def("source_files_sensor").job_name == REFRESH_JOB
-    world.run(REFRESH_JOB)
+    world.refresh = world.run(REFRESH_JOB)
     drift, performance = world.tick("drift_sensor"), world.tick("performance_sensor")
     assert not drift.run_requests and "no significant drift" in drift.skip_message, drift
     # The base period's cohort has matured by now and is judged at its old level.
     assert not performance.run_requests and "within" in performance.skip_message, performance
+
+
+def test_on_a_stable_period_no_feature_drifts_significantly_not_even_tenure(world):
+    table = world.drift().set_index("feature")
+    calendar = table[table["calendar"]]
+    assert {TENURE, "days_since_signup_date"} <= set(calendar.index)
+    assert not calendar.index.str.contains("days_since_last").any()
+    assert (calendar["severity"] == "none").all(), calendar[["psi", "raw_psi"]]
+    assert calendar.loc[TENURE, "raw_psi"] > 1.0  # unaged, tenure alone looked like the biggest drift
+    significant = table[table["severity"] == "significant"]
+    assert significant.index.str.contains(TEXT_COMPONENT).all(), significant[["psi"]]
+    assert significant["importance_share"].sum() < 0.05
+    assert drift_check(world.refresh).passed
 
 
 def test_a_real_performance_drop_requests_one_retrain(world):
@@ -100,6 +135,15 @@ def test_a_real_performance_drop_requests_one_retrain(world):
 
 def test_a_drifted_period_requests_exactly_one_retrain(world):
     world.drift_request = world.exactly_one_retrain("drift", "drift_sensor", "drift")
+    table = world.drift()
+    # What really moved leads the importance-weighted ranking (the plot's order), not tenure.
+    assert table["feature"].head(3).str.match(PLANTED).all(), table.head(5)
+    assert not table.head(10)["calendar"].any()
+    by_feature = table.set_index("feature")
+    assert by_feature.loc["monthly_fee", "severity"] == "significant"
+    assert by_feature.loc["transactions_30d_amount_max", "severity"] == "significant"
+    assert by_feature.loc["transactions_30d_count", "severity"] in ("moderate", "significant")
+    assert not drift_check(world.refresh).passed
     # The same refresh also signals a performance drop (reported here): the retrain below answers both.
     world.instance.report_runless_asset_event(dg.AssetMaterialization("model_performance", metadata={
         "performance_signal": True, "signal_reason": "planted", "cohort": "c", "model_version": "1"}))
@@ -125,8 +169,18 @@ def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision
     promoted = next(e for e in result.get_asset_materialization_events()
                     if e.asset_key.to_user_string() == "champion_model").materialization.metadata["promoted"].value
     assert outcome["became_champion"] == promoted == latest.champion
-    # After the retrain the drift asset measures against the new champion's own reference: quiet again.
+    # After the retrain the drift asset measures against the new champion's own reference: quiet again,
+    # and the check clears, saying which version answered the drift.
     assert not world.tick("drift_sensor").run_requests
+    check = drift_check(result)
+    assert check.passed and check.description.startswith(f"answered by version {latest.model_version}"), check
+    # Every monitoring run is in the per-feature history: base, stable, performance drop, drift, retrain.
+    history = read_drift_history(world.settings.data_path)
+    runs = history.drop_duplicates("run_id")
+    assert len(runs) == 5 and runs["run_id"].iloc[-1] == result.run_id
+    assert runs["model_version"].tolist() == ["1"] * 4 + [str(latest.model_version)]
+    fee = history[history["feature"] == "monthly_fee"].set_index("run_id")["psi"]
+    assert fee.iloc[3] > 1.0 > fee.iloc[4] and fee.iloc[1] < 0.1  # drifted, answered, and quiet when stable
     # The performance signal from before the retrain does not start a second one.
     performance = world.tick("performance_sensor")
     assert not performance.run_requests and f"retrain run {result.run_id}" in performance.skip_message

@@ -8,10 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retention_assets.monitoring.drift import (
+    EXPECTED,
     Bands,
+    aged,
+    answered,
+    calendar_features,
     categorical_drift,
     drift_signal,
     drift_table,
+    elapsed_days,
     numeric_drift,
     numeric_psi,
     numeric_shares,
@@ -113,3 +118,79 @@ def test_one_saturated_feature_counts_only_its_importance_share():
     assert tenure["psi"] > 5 and tenure["weighted_psi"] == 0.05  # counted up to the cap of 1.0
     signal = drift_signal(table, 0.0, bands, min_share=0.25)
     assert not signal.fired and abs(signal.drifted_share - 0.05) < 1e-12
+
+
+TENURE = "transactions_all_time_days_since_first"
+SIGNUP = "days_since_signup_date"
+
+
+def test_calendar_features_are_first_ever_and_entity_dates_but_not_recency_or_bounded_windows():
+    names = [TENURE, "support_tickets_all_time_days_since_first", SIGNUP, "days_since_last_login_date",
+             "transactions_365d_days_since_first", "transactions_all_time_days_since_last", "days_since_unknown",
+             "transactions_30d_count", "monthly_fee"]
+    assert calendar_features(names, ["signup_date", "last_login_date"]) == [
+        TENURE, "support_tickets_all_time_days_since_first", SIGNUP]
+    # without the entity's date columns every `days_since_<column>` counts, except a moving date
+    assert calendar_features(names) == [TENURE, "support_tickets_all_time_days_since_first", SIGNUP,
+                                        "days_since_unknown"]
+
+
+def test_elapsed_days_per_reference_row_and_the_fallback_for_old_references():
+    times = pd.Series(pd.to_datetime(["2026-04-30", "2026-05-30"], utc=True))
+    assert list(elapsed_days(times, "2026-06-29", "2026-08-13", 2)) == [105.0, 75.0]
+    assert list(elapsed_days(None, "2026-06-29T00:00:00+00:00", "2026-08-13T00:00:00+00:00", 3)) == [45.0] * 3
+
+
+def _tenure_world(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    tenure = pd.Series(np.concatenate([rng.uniform(0, 900, rows - rows // 3), np.full(rows // 3, 640.0)]))
+    return pd.DataFrame({TENURE: tenure, "spend": rng.normal(50, 10, rows)}), rng.choice([30.0, 60.0], rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(200, 3000), st.integers(0, 10_000), st.floats(20.0, 400.0))
+def test_pure_ageing_of_the_reference_has_no_drift_when_shifted(rows, seed, days):
+    reference, cutoff_age = _tenure_world(rows, seed)
+    elapsed = cutoff_age + days  # rows from two cutoffs, each aged to the same current time
+    current = aged(reference, [TENURE], elapsed)
+    bands = Bands()
+    table = drift_table(reference, current, [TENURE, "spend"], [], {TENURE: 0.5, "spend": 0.5}, bands,
+                        calendar=[TENURE], elapsed=elapsed).set_index("feature")
+    assert table.loc[TENURE, "psi"] < 1e-9 and table.loc[TENURE, "severity"] == "none"
+    assert table.loc[TENURE, "raw_psi"] > bands.significant  # what the unshifted comparison used to report
+    assert bool(table.loc[TENURE, "calendar"]) and not bool(table.loc["spend", "calendar"])
+
+
+def test_shifted_tenure_still_shows_real_drift_a_wave_of_new_customers():
+    reference, cutoff_age = _tenure_world(3000, 3)
+    current = aged(reference, [TENURE], cutoff_age + 45)
+    current.loc[:1200, TENURE] = RNG.uniform(0, 45, 1201)  # 40% of today's customers joined since
+    table = drift_table(reference, current, [TENURE], [], {TENURE: 1.0}, Bands(), calendar=[TENURE],
+                        elapsed=cutoff_age + 45)
+    assert table["severity"].iloc[0] == "significant"
+
+
+def test_flagged_calendar_features_are_expected_ageing_and_never_count():
+    reference, cutoff_age = _tenure_world(2000, 5)
+    current = aged(reference, [TENURE], cutoff_age + 200)
+    bands = Bands()
+    table = drift_table(reference, current, [TENURE, "spend"], [], {TENURE: 0.9, "spend": 0.1}, bands,
+                        calendar=[TENURE], calendar_mode="flag").set_index("feature")
+    assert table.loc[TENURE, "severity"] == EXPECTED and table.loc[TENURE, "weighted_psi"] == 0.0
+    assert table.loc[TENURE, "psi"] > bands.significant  # the raw comparison, reported as it is
+    signal = drift_signal(table.reset_index(), 0.0, bands, min_share=0.25)
+    assert not signal.fired and signal.drifted_share == 0.0
+    unmarked = drift_table(reference, current, [TENURE, "spend"], [], {TENURE: 0.9, "spend": 0.1}, bands)
+    assert drift_signal(unmarked, 0.0, bands, min_share=0.25).fired  # the calendar alone would retrain
+
+
+def test_drift_answered_by_a_version_trained_on_the_drifted_data_does_not_fire():
+    assert answered("2026-08-13T00:00:00+00:00", "2026-08-13T00:00:00+00:00")
+    assert not answered("2026-06-29T00:00:00+00:00", "2026-08-13T00:00:00+00:00")
+    assert not answered("", "2026-08-13T00:00:00+00:00") and not answered("2026-08-13", "")
+    bands = Bands()
+    reference = pd.DataFrame({"used": REFERENCE})
+    table = drift_table(reference, pd.DataFrame({"used": SHIFTED * 2}), ["used"], [], {"used": 1.0}, bands)
+    assert drift_signal(table, 0.0, bands).fired
+    signal = drift_signal(table, 0.0, bands, answered_by="2")
+    assert not signal.fired and signal.answered_by == "2" and signal.reason.startswith("answered by version 2")
