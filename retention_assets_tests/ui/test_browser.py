@@ -94,3 +94,41 @@ def test_the_iteration_history_shows_the_promoted_version_as_champion(world, ui)
     version, champion = header.index("version"), header.index("champion")
     promoted = [row for row in rows if row[version] == release.model_version]
     assert promoted and promoted[-1][champion] == "yes", history
+
+
+def _drift_rows(page) -> list[dict[str, str]]:
+    """The drift summary table as the page shows it, most importance-weighted drift first."""
+    text = markdown_text(page, "drift_summary")
+    lines = [line.split("\t") for line in text.splitlines() if "\t" in line]
+    header = next(i for i, line in enumerate(lines) if line[0].strip() == "feature")
+    names = [c.strip() for c in lines[header]]
+    return [dict(zip(names, (c.strip() for c in line))) for line in lines[header + 1:] if len(line) == len(names)]
+
+
+def test_the_drift_page_on_a_stable_period_is_not_led_by_tenure(world, ui):
+    """A later period of the same world: tenure grew with the calendar, nothing else changed."""
+    base, page = ui
+    generate_later_period(world.root / "data", "stable", n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
+    world.run(REFRESH_JOB)
+    open_page(page, f"{base}/assets/feature_drift", "drift_summary")
+    screenshot(page, "feature_drift_stable")
+    rows = _drift_rows(page)
+    assert rows, "no drift summary on the page"
+    assert "days_since_first" not in rows[0]["feature"] and not rows[0]["feature"].startswith("days_since_")
+    calendar = [r for r in rows if "calendar" in r["status"]]
+    assert all(r["status"].startswith(("none", "moderate")) or "expected" in r["status"] for r in calendar)
+    assert all(width >= READABLE_WIDTH for width, _ in markdown_images(page, "psi_plot"))
+
+
+def test_the_drift_page_on_a_drifted_period_is_led_by_the_planted_features(world, ui):
+    """The drift scenario moves plans to basic, raises prices 25% and thins one region's transactions."""
+    base, page = ui
+    generate_later_period(world.root / "data", "drift", n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
+    world.run(REFRESH_JOB)
+    open_page(page, f"{base}/assets/feature_drift", "drift_summary")
+    page.reload()
+    page.get_by_text("drift_summary").first.wait_for()
+    screenshot(page, "feature_drift_drifted")
+    top = [r["feature"] for r in _drift_rows(page)[:3]]
+    planted = re.compile(r"^(plan|monthly_fee|transactions_\w+_(count|amount_\w+|days_since_last))$")
+    assert top and all(planted.match(f) for f in top), top
