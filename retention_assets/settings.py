@@ -421,6 +421,11 @@ class MonitoringSettings(_Strict):
         default=100_000, ge=1000,
         description="Scoring rows compared with the reference for drift (a seeded sample beyond it).",
     )
+    estimate_triggers_retrain: bool = Field(
+        default=False,
+        description="Whether an estimated ROC AUC (from calibrated probabilities, before labels mature) more than "
+        "max_auc_drop below the validation ROC AUC fires the performance signal.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringSettings":

@@ -38,6 +38,53 @@ def split_drift_table(table: "pd.DataFrame") -> "tuple[pd.DataFrame, float]":
     return table[table["feature"] != SCORE_ROW].reset_index(drop=True), float(score.iloc[0]) if len(score) else 0.0
 
 
+class _VersionFacts:
+    """What estimating a version's cohorts needs from the registry, fetched once per version."""
+
+    def __init__(self, tracking: MlflowTracking):
+        self._tracking, self._cache = tracking, {}
+
+    def _facts(self, version: str) -> tuple:
+        if version not in self._cache:
+            from retention_assets.model.serving import version_spec
+            from retention_assets.model.tracking import version_record
+            from retention_assets.monitoring.estimation import fit_calibration
+            from retention_assets.monitoring.reference import LABEL, SCORE, load_validation_predictions
+
+            config = self._tracking.config()
+            validation = load_validation_predictions(config, version)
+            self._cache[version] = (version_record(config, version)[1], float(version_spec(config, version)["threshold"]),
+                                    fit_calibration(validation[SCORE], validation.get(LABEL, [])))
+        return self._cache[version]
+
+    def expected(self, version: str) -> float | None:
+        return self._facts(version)[0]
+
+    def threshold(self, version: str) -> float:
+        return self._facts(version)[1]
+
+    def calibration(self, version: str):
+        return self._facts(version)[2]
+
+
+def _latest_numbers(table: "pd.DataFrame") -> dict[str, float]:
+    """Full-precision numbers of the latest cohort (and the latest judged one), for Dagster's plots over time."""
+    import math
+
+    numbers = {}
+    if len(table):
+        latest = table.iloc[-1]
+        for column in ("estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high", "estimated_precision",
+                       "estimated_recall", "expected_churn_rate"):
+            numbers[column] = latest[column]
+    judged = table[table["judged"]] if len(table) else table
+    if len(judged):
+        latest = judged.iloc[-1]
+        numbers.update(realized_roc_auc=latest["roc_auc"], realized_estimated_roc_auc=latest["estimated_roc_auc"],
+                       realized_auc_drop=latest["auc_drop"])
+    return {k: float(v) for k, v in numbers.items() if v is not None and math.isfinite(float(v))}
+
+
 def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     monitoring = settings.monitoring
@@ -108,41 +155,61 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name=PERFORMANCE, group_name=MONITORING_GROUP, deps=[SCORES, *deps],
               ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
-              description="Realized ROC AUC, PR AUC, Brier score and calibration of every scoring cohort whose label "
-                          "horizon has passed, against the validation ROC AUC of the model version that scored it.")
+              description="Per scoring cohort: ROC AUC, precision and recall estimated from the calibrated "
+                          "probabilities before the labels mature (with a 5-95% band), and realized ROC AUC, PR AUC, "
+                          "Brier score and calibration once the label horizon has passed, against the validation "
+                          "ROC AUC of the model version that scored it.")
     def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource,
                           timeline: dict, plan: dict) -> dg.Output:
-        from dataclasses import asdict
-
-        import pandas as pd
-
         from retention_assets.core.columns import FEATURE_TIMESTAMP, LABEL
+        from retention_assets.core.plots import markdown_image, performance_over_time_png
         from retention_assets.core.timeline import Timeline
         from retention_assets.exploration.plan import RunPlan
         from retention_assets.features.labels import labels_at
-        from retention_assets.model.tracking import champion_version, version_record
-        from retention_assets.monitoring.performance import cohort_performance, load_cohorts, performance_signal
+        from retention_assets.model.tracking import champion_version
+        from retention_assets.monitoring.performance import (
+            cohort_performance,
+            estimate_cohort,
+            load_cohorts,
+            performance_markdown,
+            performance_signal,
+            performance_table,
+        )
 
         tl = Timeline.from_dict(timeline)
-        cohorts = load_cohorts(settings.data_path)
-        matured = [c for c in cohorts if len(c) and c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
-        results, expected = [], {}
+        cohorts = [c for c in load_cohorts(settings.data_path) if len(c)]
+        matured = [c for c in cohorts if c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
+        versions = _VersionFacts(tracking)
+        results = []
         if matured:
             times = tuple(sorted(c[FEATURE_TIMESTAMP].iloc[0].to_pydatetime() for c in matured))
             with compute.engine() as engine:
                 labels = labels_at(engine, settings, RunPlan.from_dict(plan), times, tl.as_of)
             for cohort in matured:
-                version = str(cohort["model_version"].iloc[0])
-                if version not in expected:
-                    expected[version] = version_record(tracking.config(), version)[1]
                 at = labels[labels[FEATURE_TIMESTAMP] == cohort[FEATURE_TIMESTAMP].iloc[0]]
-                results.append(cohort_performance(cohort, at, key, LABEL, expected[version],
+                results.append(cohort_performance(cohort, at, key, LABEL,
+                                                  versions.expected(str(cohort["model_version"].iloc[0])),
                                                   monitoring.min_cohort_rows))
-        signal = performance_signal(results, monitoring.max_auc_drop, champion_version(tracking.config()))
+        estimates = []
+        for cohort in cohorts:
+            version = str(cohort["model_version"].iloc[0])
+            estimates.append(estimate_cohort(cohort, versions.threshold(version), versions.calibration(version),
+                                             versions.expected(version), any(cohort is m for m in matured)))
+        signal = performance_signal(results, monitoring.max_auc_drop, champion_version(tracking.config()),
+                                    estimates, monitoring.estimate_triggers_retrain)
         context.log.info(signal.reason)
-        table = pd.DataFrame([{**asdict(r), "auc_drop": r.auc_drop} for r in results],
-                             columns=["as_of", "model_version", "rows", "churn_rate", "roc_auc", "pr_auc", "brier",
-                                      "calibration_error", "mean_predicted", "expected_roc_auc", "judged", "auc_drop"])
+        table = performance_table(results, estimates)
+        numbers = _latest_numbers(table)
+        extra = {}
+        if len(table):
+            nan = float("nan")
+            plot = performance_over_time_png(
+                table["as_of"], table["estimated_roc_auc"], table["estimated_roc_auc_low"],
+                table["estimated_roc_auc_high"], [r if j else nan for r, j in zip(table["roc_auc"], table["judged"])],
+                table["expected_roc_auc"].astype(float))
+            extra["performance_over_time"] = dg.MetadataValue.md(markdown_image(plot, "ROC AUC over time"))
+            extra["performance_by_cohort"] = dg.MetadataValue.md(performance_markdown(table))
+            extra["calibration"] = dg.MetadataValue.text(str(table["calibration"].iloc[-1]))
         return dg.Output(table, metadata=table_metadata(
             table, as_of=tl.as_of.isoformat(),
             performance_signal=dg.MetadataValue.bool(signal.fired),
@@ -152,6 +219,9 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             matured_cohorts=dg.MetadataValue.int(len(results)),
             maturing_cohorts=dg.MetadataValue.int(len(cohorts) - len(matured)),
             max_auc_drop=dg.MetadataValue.float(monitoring.max_auc_drop),
+            estimate_triggers_retrain=dg.MetadataValue.bool(monitoring.estimate_triggers_retrain),
+            **{name: dg.MetadataValue.float(value) for name, value in numbers.items()},
+            **extra,
         ))
 
     return [feature_drift, model_performance]
