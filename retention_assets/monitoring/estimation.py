@@ -24,6 +24,7 @@ DRAWS = 200
 BAND = (5.0, 95.0)
 CALIBRATED_ECE = 0.03  # validation expected calibration error below which raw scores count as calibrated
 CALIBRATION_BINS = 10
+MAX_CELLS = 20_000_000  # label draws x customers held at once
 MIN_VALIDATION = 50  # fewer validation rows than this: no calibration map is fitted
 
 
@@ -177,10 +178,15 @@ def estimate_performance(scores, threshold: float, calibration: Calibration | No
     recall = expected_tp / p.sum() if p.sum() > 0 else nan
 
     rng = np.random.default_rng(seed)
-    labels = (rng.random((draws, len(p))) < p).astype(float)
-    aucs = _auc_of_draws(_average_ranks(s), labels)
-    tp = labels[:, flagged].sum(axis=1)
-    positives = labels.sum(axis=1)
+    ranks = _average_ranks(s)
+    aucs, tp, positives = np.empty(draws), np.empty(draws), np.empty(draws)
+    step = max(1, MAX_CELLS // len(p))  # draws at a time: a million customers stay within ~160 MB
+    for start in range(0, draws, step):
+        chunk = slice(start, min(draws, start + step))
+        labels = (rng.random((chunk.stop - chunk.start, len(p))) < p).astype(float)
+        aucs[chunk] = _auc_of_draws(ranks, labels)
+        tp[chunk] = labels[:, flagged].sum(axis=1)
+        positives[chunk] = labels.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         precisions = tp / flagged.sum() if flagged.any() else np.full(draws, nan)
         recalls = np.where(positives > 0, tp / positives, nan)
