@@ -38,53 +38,6 @@ def split_drift_table(table: "pd.DataFrame") -> "tuple[pd.DataFrame, float]":
     return table[table["feature"] != SCORE_ROW].reset_index(drop=True), float(score.iloc[0]) if len(score) else 0.0
 
 
-class _VersionFacts:
-    """What estimating a version's cohorts needs from the registry, fetched once per version."""
-
-    def __init__(self, tracking: MlflowTracking):
-        self._tracking, self._cache = tracking, {}
-
-    def _facts(self, version: str) -> tuple:
-        if version not in self._cache:
-            from retention_assets.model.serving import version_spec
-            from retention_assets.model.tracking import version_record
-            from retention_assets.monitoring.estimation import fit_calibration
-            from retention_assets.monitoring.reference import LABEL, SCORE, load_validation_predictions
-
-            config = self._tracking.config()
-            validation = load_validation_predictions(config, version)
-            self._cache[version] = (version_record(config, version)[1], float(version_spec(config, version)["threshold"]),
-                                    fit_calibration(validation[SCORE], validation.get(LABEL, [])))
-        return self._cache[version]
-
-    def expected(self, version: str) -> float | None:
-        return self._facts(version)[0]
-
-    def threshold(self, version: str) -> float:
-        return self._facts(version)[1]
-
-    def calibration(self, version: str):
-        return self._facts(version)[2]
-
-
-def _latest_numbers(table: "pd.DataFrame") -> dict[str, float]:
-    """Full-precision numbers of the latest cohort (and the latest judged one), for Dagster's plots over time."""
-    import math
-
-    numbers = {}
-    if len(table):
-        latest = table.iloc[-1]
-        for column in ("estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high", "estimated_precision",
-                       "estimated_recall", "expected_churn_rate"):
-            numbers[column] = latest[column]
-    judged = table[table["judged"]] if len(table) else table
-    if len(judged):
-        latest = judged.iloc[-1]
-        numbers.update(realized_roc_auc=latest["roc_auc"], realized_estimated_roc_auc=latest["estimated_roc_auc"],
-                       realized_auc_drop=latest["auc_drop"])
-    return {k: float(v) for k, v in numbers.items() if v is not None and math.isfinite(float(v))}
-
-
 def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     key = settings.entity.entity_key
     monitoring = settings.monitoring
@@ -168,8 +121,10 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         from retention_assets.features.labels import labels_at
         from retention_assets.model.tracking import champion_version
         from retention_assets.monitoring.performance import (
+            VersionFacts,
             cohort_performance,
             estimate_cohort,
+            latest_numbers,
             load_cohorts,
             performance_markdown,
             performance_signal,
@@ -179,7 +134,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         tl = Timeline.from_dict(timeline)
         cohorts = [c for c in load_cohorts(settings.data_path) if len(c)]
         matured = [c for c in cohorts if c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
-        versions = _VersionFacts(tracking)
+        versions = VersionFacts(tracking.config())
         results = []
         if matured:
             times = tuple(sorted(c[FEATURE_TIMESTAMP].iloc[0].to_pydatetime() for c in matured))
@@ -199,7 +154,7 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                                     estimates, monitoring.estimate_triggers_retrain)
         context.log.info(signal.reason)
         table = performance_table(results, estimates)
-        numbers = _latest_numbers(table)
+        numbers = latest_numbers(table)
         extra = {}
         if len(table):
             nan = float("nan")

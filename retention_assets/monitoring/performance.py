@@ -8,6 +8,7 @@ ROC AUC of the model version that produced the scores.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,36 @@ def cohort_performance(scores: pd.DataFrame, labels: pd.DataFrame, key: str, lab
         mean_predicted=float(p.mean()) if len(p) else nan,
         expected_roc_auc=expected_roc_auc, judged=judged,
     )
+
+
+class VersionFacts:
+    """What judging and estimating a version's cohorts needs from the registry, fetched once per version:
+    its validation ROC AUC, its threshold and the calibration fitted on its validation predictions."""
+
+    def __init__(self, tracking):
+        self._tracking, self._cache = tracking, {}
+
+    def _facts(self, version: str) -> tuple[float | None, float, Calibration]:
+        if version not in self._cache:
+            from retention_assets.model.serving import version_spec
+            from retention_assets.model.tracking import version_record
+            from retention_assets.monitoring.estimation import fit_calibration
+            from retention_assets.monitoring.reference import LABEL, SCORE, load_validation_predictions
+
+            validation = load_validation_predictions(self._tracking, version)
+            self._cache[version] = (version_record(self._tracking, version)[1],
+                                    float(version_spec(self._tracking, version)["threshold"]),
+                                    fit_calibration(validation[SCORE], validation.get(LABEL, [])))
+        return self._cache[version]
+
+    def expected(self, version: str) -> float | None:
+        return self._facts(version)[0]
+
+    def threshold(self, version: str) -> float:
+        return self._facts(version)[1]
+
+    def calibration(self, version: str) -> Calibration:
+        return self._facts(version)[2]
 
 
 @dataclass(frozen=True)
@@ -244,3 +275,19 @@ def performance_markdown(table: pd.DataFrame) -> str:
                      f"{_fmt(r.expected_roc_auc)} | {_fmt(r.estimated_precision)} | {_fmt(r.estimated_recall)} | "
                      f"{_fmt(r.expected_churn_rate)} / {_fmt(r.churn_rate) if r.judged else '-'} |")
     return "\n".join(lines)
+
+
+def latest_numbers(table: pd.DataFrame) -> dict[str, float]:
+    """Full-precision numbers of the latest cohort (and the latest judged one), for Dagster's plots over time."""
+    numbers = {}
+    if len(table):
+        latest = table.iloc[-1]
+        for column in ("estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high", "estimated_precision",
+                       "estimated_recall", "expected_churn_rate"):
+            numbers[column] = latest[column]
+    judged = table[table["judged"]] if len(table) else table
+    if len(judged):
+        latest = judged.iloc[-1]
+        numbers.update(realized_roc_auc=latest["roc_auc"], realized_estimated_roc_auc=latest["estimated_roc_auc"],
+                       realized_auc_drop=latest["auc_drop"])
+    return {k: float(v) for k, v in numbers.items() if v is not None and math.isfinite(float(v))}

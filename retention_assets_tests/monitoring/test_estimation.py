@@ -20,6 +20,7 @@ from retention_assets.monitoring.performance import (
     estimate_cohort,
     performance_markdown,
     performance_signal,
+    latest_numbers,
     performance_table,
 )
 
@@ -153,6 +154,10 @@ def test_the_table_has_one_row_per_cohort_with_realized_metrics_once_matured():
     text = performance_markdown(table)
     assert "labels not matured" in text and f"{estimates[1].estimate.roc_auc:.3f}" in text
     assert str(estimates[1].estimate.roc_auc) not in text  # rounded for reading
+    numbers = latest_numbers(table)  # full precision, for numeric metadata
+    assert numbers["estimated_roc_auc"] == estimates[1].estimate.roc_auc
+    assert numbers["realized_roc_auc"] == realized.roc_auc and numbers["realized_auc_drop"] == realized.auc_drop
+    assert latest_numbers(performance_table([], [])) == {}
 
 
 def test_the_performance_plot_is_wide_enough_to_read_and_takes_cohorts_without_labels():
