@@ -426,6 +426,11 @@ class MonitoringSettings(_Strict):
         description="Tenure-like features (days since a first event or an entity date) grow with the calendar: "
         "'shift' compares them with the reference aged by the elapsed time, 'flag' reports them as expected ageing.",
     )
+    estimate_triggers_retrain: bool = Field(
+        default=False,
+        description="Whether an estimated ROC AUC (from calibrated probabilities, before labels mature) more than "
+        "max_auc_drop below the validation ROC AUC fires the performance signal.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringSettings":

@@ -134,41 +134,63 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name=PERFORMANCE, group_name=MONITORING_GROUP, deps=[SCORES, *deps],
               ins={"timeline": dg.AssetIn(TIMELINE), "plan": dg.AssetIn(RECOMMENDATIONS)}, kinds={"pandas", "parquet"},
-              description="Realized ROC AUC, PR AUC, Brier score and calibration of every scoring cohort whose label "
-                          "horizon has passed, against the validation ROC AUC of the model version that scored it.")
+              description="Per scoring cohort: ROC AUC, precision and recall estimated from the calibrated "
+                          "probabilities before the labels mature (with a 5-95% band), and realized ROC AUC, PR AUC, "
+                          "Brier score and calibration once the label horizon has passed, against the validation "
+                          "ROC AUC of the model version that scored it.")
     def model_performance(context: dg.AssetExecutionContext, tracking: MlflowTracking, compute: EngineResource,
                           timeline: dict, plan: dict) -> dg.Output:
-        from dataclasses import asdict
-
-        import pandas as pd
-
         from retention_assets.core.columns import FEATURE_TIMESTAMP, LABEL
+        from retention_assets.core.plots import markdown_image, performance_over_time_png
         from retention_assets.core.timeline import Timeline
         from retention_assets.exploration.plan import RunPlan
         from retention_assets.features.labels import labels_at
-        from retention_assets.model.tracking import champion_version, version_record
-        from retention_assets.monitoring.performance import cohort_performance, load_cohorts, performance_signal
+        from retention_assets.model.tracking import champion_version
+        from retention_assets.monitoring.performance import (
+            VersionFacts,
+            cohort_performance,
+            estimate_cohort,
+            latest_numbers,
+            load_cohorts,
+            performance_markdown,
+            performance_signal,
+            performance_table,
+        )
 
         tl = Timeline.from_dict(timeline)
-        cohorts = load_cohorts(settings.data_path)
-        matured = [c for c in cohorts if len(c) and c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
-        results, expected = [], {}
+        cohorts = [c for c in load_cohorts(settings.data_path) if len(c)]
+        matured = [c for c in cohorts if c[FEATURE_TIMESTAMP].iloc[0] + tl.horizon <= tl.as_of]
+        versions = VersionFacts(tracking.config())
+        results = []
         if matured:
             times = tuple(sorted(c[FEATURE_TIMESTAMP].iloc[0].to_pydatetime() for c in matured))
             with compute.engine() as engine:
                 labels = labels_at(engine, settings, RunPlan.from_dict(plan), times, tl.as_of)
             for cohort in matured:
-                version = str(cohort["model_version"].iloc[0])
-                if version not in expected:
-                    expected[version] = version_record(tracking.config(), version)[1]
                 at = labels[labels[FEATURE_TIMESTAMP] == cohort[FEATURE_TIMESTAMP].iloc[0]]
-                results.append(cohort_performance(cohort, at, key, LABEL, expected[version],
+                results.append(cohort_performance(cohort, at, key, LABEL,
+                                                  versions.expected(str(cohort["model_version"].iloc[0])),
                                                   monitoring.min_cohort_rows))
-        signal = performance_signal(results, monitoring.max_auc_drop, champion_version(tracking.config()))
+        estimates = []
+        for cohort in cohorts:
+            version = str(cohort["model_version"].iloc[0])
+            estimates.append(estimate_cohort(cohort, versions.threshold(version), versions.calibration(version),
+                                             versions.expected(version), any(cohort is m for m in matured)))
+        signal = performance_signal(results, monitoring.max_auc_drop, champion_version(tracking.config()),
+                                    estimates, monitoring.estimate_triggers_retrain)
         context.log.info(signal.reason)
-        table = pd.DataFrame([{**asdict(r), "auc_drop": r.auc_drop} for r in results],
-                             columns=["as_of", "model_version", "rows", "churn_rate", "roc_auc", "pr_auc", "brier",
-                                      "calibration_error", "mean_predicted", "expected_roc_auc", "judged", "auc_drop"])
+        table = performance_table(results, estimates)
+        numbers = latest_numbers(table)
+        extra = {}
+        if len(table):
+            nan = float("nan")
+            plot = performance_over_time_png(
+                table["as_of"], table["estimated_roc_auc"], table["estimated_roc_auc_low"],
+                table["estimated_roc_auc_high"], [r if j else nan for r, j in zip(table["roc_auc"], table["judged"])],
+                table["expected_roc_auc"].astype(float))
+            extra["performance_over_time"] = dg.MetadataValue.md(markdown_image(plot, "ROC AUC over time"))
+            extra["performance_by_cohort"] = dg.MetadataValue.md(performance_markdown(table))
+            extra["calibration"] = dg.MetadataValue.text(str(table["calibration"].iloc[-1]))
         return dg.Output(table, metadata=table_metadata(
             table, as_of=tl.as_of.isoformat(),
             performance_signal=dg.MetadataValue.bool(signal.fired),
@@ -178,6 +200,9 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             matured_cohorts=dg.MetadataValue.int(len(results)),
             maturing_cohorts=dg.MetadataValue.int(len(cohorts) - len(matured)),
             max_auc_drop=dg.MetadataValue.float(monitoring.max_auc_drop),
+            estimate_triggers_retrain=dg.MetadataValue.bool(monitoring.estimate_triggers_retrain),
+            **{name: dg.MetadataValue.float(value) for name, value in numbers.items()},
+            **extra,
         ))
 
     return [feature_drift, model_performance]

@@ -1,1 +1,2 @@
-"""Monitoring: drift against the training reference and realized performance of matured scoring cohorts."""
+"""Monitoring: drift against the training reference, performance estimated before labels mature and realized
+performance of matured scoring cohorts."""

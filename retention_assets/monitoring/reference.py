@@ -22,6 +22,7 @@ REFERENCE_ARTIFACT = "monitoring/reference.parquet"
 SCORES_ARTIFACT = "monitoring/reference_scores.parquet"
 SHAP_IMPORTANCE_ARTIFACT = "monitoring/shap_importance.json"
 SCORE = "__score"
+LABEL = "__label"  # the validation labels beside the scores: what calibrates them for estimated performance
 
 
 def drift_reference(model: TrainedModel, train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
@@ -34,7 +35,10 @@ def drift_reference(model: TrainedModel, train: pd.DataFrame, rows: int, seed: i
 
 
 def score_reference(model: TrainedModel) -> pd.DataFrame:
-    return pd.DataFrame({SCORE: pd.Series(model.validation_proba, dtype="float64")})
+    frame = pd.DataFrame({SCORE: pd.Series(model.validation_proba, dtype="float64")})
+    if len(model.validation_labels) == len(frame):
+        frame[LABEL] = pd.Series(model.validation_labels, dtype="int64")
+    return frame
 
 
 @dataclass
@@ -77,3 +81,22 @@ def load_reference(tracking: TrackingConfig, version: str) -> Reference:
     spec = version_spec(tracking, version)
     return Reference(version, frame, scores, spec["numeric_columns"], spec["categorical_columns"], importance,
                      version_record(tracking, version)[1], spec["trained_as_of"])
+
+
+def load_validation_predictions(tracking: TrackingConfig, version: str) -> pd.DataFrame:
+    """A version's out-of-sample validation scores (`SCORE`) and, if logged, labels (`LABEL`); empty if none."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    from retention_assets.model.tracking import version_run_id
+
+    tracking.activate()
+    try:
+        return pd.read_parquet(mlflow.artifacts.download_artifacts(
+            run_id=version_run_id(tracking, version), artifact_path=SCORES_ARTIFACT,
+            tracking_uri=tracking.tracking_uri))
+    except MlflowException:
+        return pd.DataFrame({SCORE: pd.Series(dtype="float64")})

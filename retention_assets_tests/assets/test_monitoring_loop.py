@@ -1,5 +1,6 @@
 """Closing the loop on one persistent Dagster instance: later periods arrive, monitoring notices, the
-sensors request exactly the retrains they should, and each retrain is recorded as an iteration.
+sensors request exactly the retrains they should, and each retrain is recorded as an iteration; the
+performance estimated before labels mature is compared with what the labels later show.
 
 The tests below share one world and run in file order: the base period (first champion), then a
 stable later period, one whose churn comes from nowhere the model could see (the performance
@@ -45,6 +46,9 @@ class World:
     data: Path
     cursors: dict[str, str | None] = field(default_factory=dict)
     drift_request: dg.RunRequest | None = None  # handed from the drift test to the retrain test
+    performance: dict[str, pd.DataFrame] = field(default_factory=dict)  # model_performance after each period
+    metadata: dict[str, dict] = field(default_factory=dict)  # and its materialization metadata
+    period: str = "base"  # the scenario of the source files loaded last
     refresh: dg.ExecuteInProcessResult | None = None  # the latest refresh run
 
     def drift(self) -> pd.DataFrame:
@@ -55,12 +59,18 @@ class World:
 
     def load(self, scenario: str) -> None:
         """A new full export replaces the source files, as a nightly extract would."""
+        self.period = scenario
         generate_later_period(self.data, scenario, n_customers=CUSTOMERS, seed=SEED, events_per_customer=EVENTS)
 
     def run(self, job: str, tags: dict[str, str] | None = None):
         result = self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, tags=tags,
                                                                    raise_on_error=False)
         assert result.success, job
+        if job == REFRESH_JOB:
+            self.performance[self.period] = result.asset_value("model_performance")
+            self.metadata[self.period] = next(
+                e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "model_performance").materialization.metadata
         return result
 
     def tick(self, sensor: str):
@@ -133,6 +143,32 @@ def test_a_real_performance_drop_requests_one_retrain(world):
     world.exactly_one_retrain("performance_drop", "performance_sensor", "performance_drop")
 
 
+def _cohort(table: pd.DataFrame, as_of: str) -> pd.Series:
+    return table.set_index("as_of").loc[as_of]
+
+
+def test_the_estimate_covers_the_stable_period_and_the_unforeseen_drop_falls_below_it(world):
+    """The base period's cohort is estimated from its scores alone (the same in every later period); its labels
+    arrive with the later period. Stable: the realized ROC AUC lands inside the band. Performance drop (churn
+    without warning signs, which the scores could not see): it falls below the band, and the gap grows."""
+    stable, dropped = world.performance["stable"], world.performance["performance_drop"]
+    base = stable.loc[stable["judged"], "as_of"].iloc[0]
+    calm, hit = _cohort(stable, base), _cohort(dropped, base)
+    assert calm["estimated_roc_auc"] == hit["estimated_roc_auc"]  # scores only: the labels do not enter
+    assert calm["estimated_roc_auc_low"] <= calm["roc_auc"] <= calm["estimated_roc_auc_high"]
+    assert calm["estimate_covers_realized"] and not hit["estimate_covers_realized"]
+    assert hit["roc_auc"] < hit["estimated_roc_auc_low"]
+    assert hit["estimated_roc_auc"] - hit["roc_auc"] > 3 * abs(calm["estimated_roc_auc"] - calm["roc_auc"])
+    # The cohort scored on the stable period waits for its labels: estimated, not judged, and shown as such.
+    waiting = dropped[~dropped["matured"]]
+    assert len(waiting) == 1 and not waiting["judged"].iloc[0] and waiting["roc_auc"].isna().all()
+    metadata = world.metadata["performance_drop"]
+    assert metadata["estimated_roc_auc"].value == waiting["estimated_roc_auc"].iloc[0]  # full precision
+    assert metadata["realized_roc_auc"].value == hit["roc_auc"]
+    assert "labels not matured" in metadata["performance_by_cohort"].value
+    assert "performance_over_time" in metadata and not metadata["estimate_triggers_retrain"].value
+
+
 def test_a_drifted_period_requests_exactly_one_retrain(world):
     world.drift_request = world.exactly_one_retrain("drift", "drift_sensor", "drift")
     table = world.drift()
@@ -147,6 +183,22 @@ def test_a_drifted_period_requests_exactly_one_retrain(world):
     # The same refresh also signals a performance drop (reported here): the retrain below answers both.
     world.instance.report_runless_asset_event(dg.AssetMaterialization("model_performance", metadata={
         "performance_signal": True, "signal_reason": "planted", "cohort": "c", "model_version": "1"}))
+
+
+def test_the_estimate_drops_with_the_scores_of_the_performance_drop_period(world):
+    """The cohort scored at the later as-of time is re-scored by each period; the drift period's refresh (before
+    any retrain: same model, same calibration) estimates the one the performance-drop period scored. Its
+    customers' scores moved (the quiet churners' activity stopped), and the estimate drops with them,
+    without any label; a low estimate is shown but does not retrain (the setting is off)."""
+    later = world.performance["performance_drop"].loc[lambda t: ~t["matured"], "as_of"].iloc[0]
+    stable_scores = _cohort(world.performance["performance_drop"], later)
+    drop_scores = _cohort(world.performance["drift"], later)
+    assert stable_scores["model_version"] == drop_scores["model_version"]
+    assert drop_scores["estimated_roc_auc"] < stable_scores["estimated_roc_auc"] - 0.02
+    assert drop_scores["estimated_roc_auc"] < drop_scores["expected_roc_auc"] - world.settings.monitoring.max_auc_drop
+    metadata = world.metadata["drift"]
+    assert not metadata["performance_signal"].value  # realized within max_auc_drop, the estimate only shown
+    assert "estimate_triggers_retrain is off" in metadata["signal_reason"].value
 
 
 def test_the_drift_retrain_is_recorded_with_parent_metrics_and_champion_decision(world):
