@@ -76,11 +76,14 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             recent_top,
         )
         from retention_assets.monitoring.drift_report import summary_markdown
+        from retention_assets.model.serving import version_glossary
+        from retention_assets.model.tracking import version_run_id
         from retention_assets.monitoring.reference import load_reference
 
         with compute.engine() as engine:
             version = str(score_summary(engine, SCORES).model_version)
             reference = load_reference(tracking.config(), version)
+            glossary = version_glossary(tracking.config(), version_run_id(tracking.config(), version))
             published = engine.column_types(engine.relation(GOLD))
             numeric = [c for c in reference.numeric if c in published]
             categorical = [c for c in reference.categorical if c in published]
@@ -120,7 +123,8 @@ def build_monitoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             severity_counts=dg.MetadataValue.json(table["severity"].value_counts().to_dict()),
             calendar_features=dg.MetadataValue.json({"mode": monitoring.calendar_features, "features": calendar,
                                                      "comparison": ageing}),
-            drift_summary=dg.MetadataValue.md(summary_markdown(table, SHOWN)),
+            drift_summary=dg.MetadataValue.md(summary_markdown(
+                table, SHOWN, {f: m.name for f, m in glossary.meanings.items()} if glossary else None)),
             drift_history=dg.MetadataValue.md(history_markdown(recent_top(history))),
             psi_plot=dg.MetadataValue.md(markdown_image(
                 drift_contribution_png(top["feature"], top["weighted_psi"], top["psi"], top["severity"],

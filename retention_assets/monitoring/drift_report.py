@@ -4,6 +4,8 @@ This module must not import dagster."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from retention_assets.monitoring.drift import EXPECTED
@@ -28,15 +30,17 @@ def _changes(row) -> str:
     return (f"; new: {', '.join(map(str, new))}" if new else "") + (f"; gone: {', '.join(map(str, gone))}" if gone else "")
 
 
-def summary_markdown(table: pd.DataFrame, shown: int = SHOWN) -> str:
+def summary_markdown(table: pd.DataFrame, shown: int = SHOWN, names: Mapping[str, str] | None = None) -> str:
     """The `shown` features with the most importance-weighted drift: PSI, importance share, weighted
     contribution and status (a calendar feature's PSI before ageing in brackets, a categorical's new
     and vanished categories after its status). The full table, with tests and missing rates, is the
-    asset's value."""
-    lines = ["| feature | PSI | importance share | weighted contribution | status |", "|---|---|---|---|---|"]
+    asset's value. `names` are the model's readable names of the features (its glossary), shown beside them."""
+    names = names or {}
+    lines = ["| feature | meaning | PSI | importance share | weighted contribution | status |",
+             "|---|---|---|---|---|---|"]
     for r in table.head(shown).itertuples():
         calendar = bool(getattr(r, "calendar", False))
         psi = f"{r.psi:.3f}" + (f" (raw {r.raw_psi:.2f})" if calendar else "")
-        lines.append(f"| {r.feature} | {psi} | {r.importance_share:.1%} | {r.weighted_psi:.4f} | "
-                     f"{status(r.severity, calendar)}{_changes(r)} |")
+        lines.append(f"| {r.feature} | {names.get(r.feature, '')} | {psi} | {r.importance_share:.1%} | "
+                     f"{r.weighted_psi:.4f} | {status(r.severity, calendar)}{_changes(r)} |")
     return "\n".join(lines)
