@@ -20,7 +20,7 @@ STEP_EVENTS = {dg.DagsterEventType.STEP_START: "started", dg.DagsterEventType.ST
 def step_line(elapsed: float, step: str, verb: str, took: float | None = None) -> str:
     """`[  1m05s] done     churn_model (38s)`: elapsed since the run started, the step, its own time."""
     def clock(seconds: float) -> str:
-        minutes, secs = divmod(int(round(seconds)), 60)
+        minutes, secs = divmod(round(seconds), 60)
         return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
     suffix = f" ({clock(took)})" if took is not None else ""
@@ -53,8 +53,9 @@ class RunProgress:
         while not self._stop.wait(self.interval):
             try:
                 self._poll()
-            except Exception:  # noqa: BLE001 - progress is a courtesy; the run's own result is what counts
-                continue
+            except Exception as exc:  # noqa: BLE001 - progress is a courtesy; the run's own result is what counts
+                print(f"(progress unavailable: {exc})", file=sys.stderr, flush=True)
+                return
 
     def _poll(self) -> None:
         if self.instance.get_run_by_id(self.run_id) is None:
