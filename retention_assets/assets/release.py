@@ -9,7 +9,7 @@ reads has changed.
 import dagster as dg
 
 from retention_assets.assets.model import history_table
-from retention_assets.core.names import CAMPAIGN, GOLD, ONLINE, RELEASE, SCORES, TIMELINE
+from retention_assets.core.names import CAMPAIGN, GOLD, MODEL, ONLINE, RELEASE, SCORES, TIMELINE
 from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.tracking import MlflowTracking
@@ -86,6 +86,11 @@ def build_release_asset(settings: Settings, upstream: list[dg.AssetKey]) -> dg.A
                 record_cohort(engine, SCORES, settings.data_path, as_of)
             compute.guard.recover(run_id, context.log, context.instance)  # the generation before the replaced one goes now
         history = _record_champion(settings, run_id, trained, release.model_version)
+        if history:  # the model's own page gets the decided history too (its materialization predates it)
+            context.log_event(dg.AssetObservation(asset_key=MODEL, metadata={
+                "iteration_history": dg.MetadataValue.md(history_table(history)),
+                "champion_version": dg.MetadataValue.text(str(release.model_version)),
+                "promoted": dg.MetadataValue.bool(release.promoted)}))
         context.log.info(f"published generation {release.generation}: model version {release.model_version}, "
                          f"as of {release.as_of} (replacing {release.previous or 'nothing'})")
         return dg.MaterializeResult(metadata={

@@ -33,6 +33,10 @@ def test_the_history_records_the_promotion_where_the_run_publishes(graph):
     shown = metadata_of(result, "published_release")["iteration_history"].value
     row = next(line for line in shown.splitlines() if line.startswith(f"| {newest['id']} "))
     assert row.rstrip(" |").endswith("yes") and "pending" not in row
+    observed = [e.event_specific_data.asset_observation for e in result.all_events
+                if e.event_type_value == "ASSET_OBSERVATION"
+                and e.event_specific_data.asset_observation.asset_key.to_user_string() == "churn_model"]
+    assert observed and observed[-1].metadata["iteration_history"].value == shown  # on the model's page too
 
 
 def test_the_model_page_reads_rounded_and_keeps_full_precision(graph):
