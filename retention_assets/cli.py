@@ -329,14 +329,20 @@ def databricks_deploy(code_root: str | None) -> int:
 
 def score(ids: list[str], settings_path: str | None, profile: str | None, as_json: bool = False) -> int:
     """Each customer's score and reasons, for people (or as JSON lines, for programs)."""
-    from retention_assets.serving import predict, readable, records
+    from retention_assets.serving import Scorer, readable, records
 
     settings = _select(settings_path, profile)
     started = time.monotonic()
-    print(f"loading the champion model and reading {len(ids)} customer(s) from the online store ...",
-          file=sys.stderr, flush=True)
-    scores = predict(ids, settings)
-    print(f"scored {len(scores)} customer(s) in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+
+    def progress(line: str) -> None:  # stderr: stdout keeps only the scores
+        print(f"[{time.monotonic() - started:5.1f}s] {line}", file=sys.stderr, flush=True)
+
+    progress("loading the champion model ...")
+    scorer = Scorer.load(settings)
+    progress(f"champion version {scorer.release.model_version} loaded; reading {len(ids)} customer(s) "
+             "from the online store ...")
+    scores = scorer.predict(ids)
+    progress(f"scored {len(scores)} customer(s)")
     if as_json:
         for record in records(scores):
             print(json.dumps(record))
@@ -475,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, DataValidationError, ServingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
