@@ -46,6 +46,14 @@ WEEKLY_RETRAIN_CRON = "0 7 * * 1"
 SIGNAL_TAG = "retention/signal"
 RETRAIN_TAG = "retention/retrain"  # dagster.yaml queues runs with it one at a time
 TRAINING = (TRAINING_SET, MODEL, CHAMPION)
+CODE_LOCATION = "retention_assets"  # as workspace.yaml and pyproject's [tool.dagster] name it
+REPOSITORY_TAG = ".dagster/repository"  # the UI lists a job's runs by this tag (set on runs it launches)
+
+
+def job_page_tags() -> dict[str, str]:
+    """Tags that put a run launched in-process (the quickstart) under its job on the UI's Jobs page,
+    as if the UI had launched it."""
+    return {REPOSITORY_TAG: f"__repository__@{CODE_LOCATION}"}
 
 
 def _latest_materialization(instance: dg.DagsterInstance, asset: str):
@@ -116,7 +124,7 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
     def source_files_sensor(context: dg.SensorEvaluationContext):
         from retention_assets.core.files import fingerprint
 
-        current = fingerprint(settings.source_paths)
+        current = fingerprint(settings.source_paths, settings.base_dir)
         baseline = context.cursor
         if baseline is None:  # first evaluation: compare with the files the last refresh read
             record = _latest_materialization(context.instance, TIMELINE)
@@ -134,17 +142,20 @@ def build_automation(settings: Settings) -> tuple[list, list, list]:
     performance = signal_sensor("performance_sensor", PERFORMANCE, "performance_signal", "performance_drop",
                                 lambda md: f"performance:{md['model_version'].value}:{md['cohort'].value}")
 
+    # No monitored_jobs: every job of the code location, so runs of "Materialize all" (the implicit asset job)
+    # and of any selection are recorded too; runs that trained no model are skipped by record_outcome.
     @dg.run_status_sensor(name="retrain_outcome_sensor", run_status=dg.DagsterRunStatus.SUCCESS,
-                          monitored_jobs=[full, retrain], default_status=dg.DefaultSensorStatus.RUNNING,
-                          description="When a run that trained a model succeeds, records in iterations.yaml whether "
-                                      "it became champion, with its parent's metrics beside its own.")
+                          default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="When any run that trained a model succeeds (any job, \"Materialize all\" "
+                                      "included), records in iterations.yaml whether it became champion, with its "
+                                      "parent's metrics beside its own (published_release records it first).")
     def retrain_outcome_sensor(context: dg.RunStatusSensorContext, tracking: MlflowTracking):
         return _record(context, tracking, "success")
 
-    @dg.run_failure_sensor(name="retrain_failure_sensor", monitored_jobs=[full, retrain],
-                           default_status=dg.DefaultSensorStatus.RUNNING,
-                           description="When a run that trained a model fails (e.g. the champion gate stopped a "
-                                       "worse challenger), records that it did not become champion.")
+    @dg.run_failure_sensor(name="retrain_failure_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="When any run that trained a model fails (any job or selection; e.g. the "
+                                       "champion gate stopped a worse challenger), records that it did not become "
+                                       "champion.")
     def retrain_failure_sensor(context: dg.RunFailureSensorContext, tracking: MlflowTracking):
         return _record(context, tracking, "failure")
 

@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from retention_assets.settings import SETTINGS_ENV_VAR, SettingsError, load_settings
@@ -57,6 +59,9 @@ def _select(settings_path: str | None, profile: str | None):
     from retention_assets.profiles import PROFILE_ENV_VAR, profile_name
 
     if settings_path:
+        if not Path(settings_path).expanduser().is_file():
+            raise SettingsError(f"settings file {settings_path} not found (relative paths are from {Path.cwd()}; "
+                                "write one with `retention sample --out DIR` or `retention explore`)")
         os.environ[SETTINGS_ENV_VAR] = str(Path(settings_path).resolve())
     if profile:
         os.environ[PROFILE_ENV_VAR] = profile_name(profile)
@@ -64,8 +69,11 @@ def _select(settings_path: str | None, profile: str | None):
 
 
 def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
-    from retention_assets.automation import FULL_JOB
+    import uuid
+
+    from retention_assets.automation import FULL_JOB, job_page_tags
     from retention_assets.core.run_lock import data_dir_lock
+    from retention_assets.progress import RunProgress
     from retention_assets.definitions import build_definitions
     from retention_assets.profiles import profile_name
 
@@ -81,10 +89,13 @@ def run_pipeline(settings_path: str | None, profile: str | None = None) -> int:
         print(f"Materializing the asset graph for {settings.base_dir} (outputs in {settings.data_path}) ...",
               flush=True)
         instance = _instance()
-        result = defs.resolve_job_def(FULL_JOB).execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
+        run_id = str(uuid.uuid4())
+        print(f"Running job {FULL_JOB} (run {run_id}); one line per step as it starts and ends:", flush=True)
+        with RunProgress(instance, run_id):
+            result = defs.resolve_job_def(FULL_JOB).execute_in_process(
+                instance=instance, raise_on_error=False, run_id=run_id, tags=job_page_tags(),
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
         _record_outcome(settings, result)
         if not result.success:  # what the failed run staged goes now, not at the next run's start
             _recover(settings, instance)
@@ -318,10 +329,20 @@ def databricks_deploy(code_root: str | None) -> int:
 
 def score(ids: list[str], settings_path: str | None, profile: str | None, as_json: bool = False) -> int:
     """Each customer's score and reasons, for people (or as JSON lines, for programs)."""
-    from retention_assets.serving import predict, readable, records
+    from retention_assets.serving import Scorer, readable, records
 
     settings = _select(settings_path, profile)
-    scores = predict(ids, settings)
+    started = time.monotonic()
+
+    def progress(line: str) -> None:  # stderr: stdout keeps only the scores
+        print(f"[{time.monotonic() - started:5.1f}s] {line}", file=sys.stderr, flush=True)
+
+    progress("loading the champion model ...")
+    scorer = Scorer.load(settings)
+    progress(f"champion version {scorer.release.model_version} loaded; reading {len(ids)} customer(s) "
+             "from the online store ...")
+    scores = scorer.predict(ids)
+    progress(f"scored {len(scores)} customer(s)")
     if as_json:
         for record in records(scores):
             print(json.dumps(record))
@@ -330,10 +351,37 @@ def score(ids: list[str], settings_path: str | None, profile: str | None, as_jso
     return 0
 
 
+class PortInUse(ValueError):
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use (another `retention serve`?); choose another with --port N")
+
+
+def _require_free_port(port: int, host: str = "127.0.0.1") -> None:
+    """Bind the port as the HTTP server will (address reuse on), so a busy port fails in a line, not a traceback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None
+            raise
+
+
 def serve_http(port: int, settings_path: str | None, profile: str | None) -> int:
     from retention_assets.serving import serve
 
-    server = serve(port, _select(settings_path, profile))
+    settings = _select(settings_path, profile)
+    _require_free_port(port)  # before the seconds of loading the champion
+    print("loading the champion model ...", file=sys.stderr, flush=True)
+    try:
+        server = serve(port, settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(port) from None
+        raise
     print(f"serving churn scores on http://127.0.0.1:{port}/score?customer_id=... (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
@@ -342,44 +390,74 @@ def serve_http(port: int, settings_path: str | None, profile: str | None) -> int
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="retention", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+EXAMPLES = {
+    "quickstart": "retention quickstart\n  retention quickstart --settings my_data/settings.yaml\n"
+                  "  RETENTION_DATA_DIR=/tmp/out retention quickstart --profile production",
+    "score": "retention score 1042 2210\n  retention score 1042 --json | jq .churn_probability",
+    "serve": "retention serve --port 8081 &\n  curl 'http://127.0.0.1:8081/score?customer_id=1042'",
+    "services": "retention services --profile production",
+    "champion": "retention champion list\n  retention champion set 3\n  retention champion clear",
+    "list": "retention champion list --settings my_data/settings.yaml",
+    "set": "retention champion set 3   # the next run's gate compares its challenger with version 3",
+    "clear": "retention champion clear   # the next run's model is promoted",
+    "sample": "retention sample --out my_data --customers 3000\n"
+              "  retention sample --out my_data --period drift   # the same world's later, drifted export",
+    "explore": "retention explore exports/customers.csv exports/orders.parquet --out my_project",
+    "databricks-deploy": "DATABRICKS_HOST=... DATABRICKS_TOKEN=... retention databricks-deploy",
+}
+
+
+def _command(parent, name: str, help_text: str, **kwargs):
+    """A subcommand whose --help ends with examples (EXAMPLES[name])."""
+    return parent.add_parser(name, help=help_text, description=help_text, epilog="example:\n  " + EXAMPLES[name],
+                             formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retention", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("quickstart", aliases=["run"], help="materialize the whole asset graph")
+    run = _command(commands, "quickstart", "materialize the whole asset graph (job full_refresh), printing one "
+                                           "line per step", aliases=["run"])
     settings_help = f"settings file (default: ${SETTINGS_ENV_VAR}, else the embedded sample)"
     profile_help = ("services: local (embedded, default), production (Postgres and Redis) or databricks "
                     "(Pipes jobs, Unity Catalog; see README)")
     run.add_argument("--settings", help=settings_help)
     run.add_argument("--profile", help=profile_help)
-    score_cmd = commands.add_parser("score", help="score customers from the online store with the champion")
+    score_cmd = _command(commands, "score", "score customers from the online store with the champion")
     score_cmd.add_argument("ids", nargs="+", metavar="ID")
     score_cmd.add_argument("--json", action="store_true", help="JSON lines (reasons as records) instead of text")
-    serve_cmd = commands.add_parser("serve", help="HTTP endpoint: GET /score?customer_id=ID")
-    serve_cmd.add_argument("--port", type=int, default=8080)
-    services_cmd = commands.add_parser("services", help="create the production profile's databases; show endpoints")
-    champion_cmd = commands.add_parser("champion", help="the registry's versions; set or clear the champion alias")
+    serve_cmd = _command(commands, "serve", "HTTP endpoint: GET /score?customer_id=ID")
+    serve_cmd.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    services_cmd = _command(commands, "services", "create the production profile's databases; show endpoints")
+    champion_cmd = _command(commands, "champion", "the registry's versions; set or clear the champion alias")
     champion_actions = champion_cmd.add_subparsers(dest="action", required=True)
-    list_cmd = champion_actions.add_parser("list", help="versions with validation ROC AUC, validation mode, as-of, state")
-    set_cmd = champion_actions.add_parser("set", help="move the champion alias to VERSION")
+    list_cmd = _command(champion_actions, "list", "versions with validation ROC AUC, validation mode, as-of, state")
+    set_cmd = _command(champion_actions, "set", "move the champion alias to VERSION")
     set_cmd.add_argument("version", metavar="VERSION")
-    clear_cmd = champion_actions.add_parser("clear", help="remove the alias: the next run's model is promoted")
+    clear_cmd = _command(champion_actions, "clear", "remove the alias: the next run's model is promoted")
     for command in (score_cmd, serve_cmd, services_cmd, list_cmd, set_cmd, clear_cmd):
         command.add_argument("--settings", help=settings_help)
         command.add_argument("--profile", help=profile_help)
-    sample = commands.add_parser("sample", help="write a sample dataset and its settings file")
-    sample.add_argument("--out", required=True)
+    sample = _command(commands, "sample", "write a sample dataset and its settings file")
+    sample.add_argument("--out", required=True, help="directory for the files and settings.yaml")
     sample.add_argument("--customers", type=int, default=3000)
     sample.add_argument("--events-per-customer", type=float, default=100.0)
     sample.add_argument("--seed", type=int, default=7)
     sample.add_argument("--period", choices=["stable", "drift", "performance_drop"],
                         help="write the later period of the same world (same --customers/--seed) over the files")
-    explore_cmd = commands.add_parser("explore", help="profile new files; write findings and a starter settings file")
+    explore_cmd = _command(commands, "explore", "profile new files; write findings and a starter settings file")
     explore_cmd.add_argument("files", nargs="+")
     explore_cmd.add_argument("--out", default=".", help="directory for settings.yaml and findings/ (default: here)")
-    deploy_cmd = commands.add_parser("databricks-deploy", help="upload the wheel and the Pipes entry point to the "
-                                                               "workspace in DATABRICKS_HOST")
+    deploy_cmd = _command(commands, "databricks-deploy", "upload the wheel and the Pipes entry point to the "
+                                                         "workspace in DATABRICKS_HOST")
     deploy_cmd.add_argument("--code-root", help="dbfs:/... or /Volumes/... (default: $RETENTION_DATABRICKS_CODE, "
                                                 "else dbfs:/retention/code)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     from retention_assets.core.errors import DataValidationError
     from retention_assets.model.serving import ServingError
@@ -403,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, DataValidationError, ServingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -45,7 +45,22 @@ def build_assets(settings: Settings, profile: ServiceProfile) -> list[dg.AssetsD
         *build_model_assets(settings, kinds),
         *build_monitoring_assets(settings),
     ]
-    return [*graph, build_release_asset(settings, [key for asset in graph for key in asset.keys])]
+    assets = [*graph, build_release_asset(settings, [key for asset in graph for key in asset.keys])]
+    return catalog_assets(settings, assets)
+
+
+def catalog_assets(settings: Settings, assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """Every asset with the settings' owners and tags (added to its own) and a link to its source code."""
+    catalog = settings.catalog
+    if catalog.owners or catalog.tags:
+        assets = dg.map_asset_specs(
+            lambda spec: spec.merge_attributes(owners=[o for o in catalog.owners if o not in spec.owners],
+                                               tags=catalog.tags), assets)
+    import warnings
+
+    with warnings.catch_warnings():  # beta API: its warning would print once per asset on every load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return list(dg.with_source_code_references(assets))
 
 
 def build_resources(settings: Settings, profile: ServiceProfile) -> dict[str, object]:

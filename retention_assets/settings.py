@@ -490,6 +490,13 @@ class UnityCatalogSettings(_Strict):
         return f"{self.catalog}.{self.model_schema}.{self.model_name}"
 
 
+class CatalogSettings(_Strict):
+    """How assets appear in the Dagster catalog."""
+
+    owners: list[str] = Field(default_factory=list, description="Asset owners (emails or team:name).")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every asset (key: value).")
+
+
 class Settings(_Strict):
     """The whole settings file."""
 
@@ -503,6 +510,7 @@ class Settings(_Strict):
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     unity_catalog: UnityCatalogSettings = Field(default_factory=UnityCatalogSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     data_dir: Path | None = Field(
         default=None,
         description="Where outputs go; relative to the settings file. Default: $RETENTION_DATA_DIR or "

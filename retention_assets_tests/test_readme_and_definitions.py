@@ -48,6 +48,11 @@ def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
                                                             "RETENTION_PROFILE")}
     done = subprocess.run(run, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # feedback while it runs: the job, then one line per step with the elapsed and the step's own time
+    assert "Running job full_refresh" in done.stdout
+    assert re.search(r"\[\s*(\d+m)?\d+s\] started\s+churn_model\n", done.stdout)
+    assert re.search(r"\[\s*(\d+m)?\d+s\] done\s+churn_model \((\d+m)?\d+s\)\n", done.stdout)
+    assert re.search(r"\] done\s+published_release ", done.stdout)
     metrics = re.search(r"ROC AUC (\d\.\d+) \| PR AUC (\d\.\d+)", done.stdout)
     assert metrics and 0.7 < float(metrics.group(1)) < 0.99
     from retention_assets.publication.generations import read_release
@@ -67,6 +72,8 @@ def test_readme_quickstart_runs_the_whole_graph_and_prints_metrics(tmp_path):
     assert command.startswith("retention score ")
     served = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert served.returncode == 0, served.stderr[-3000:]
+    assert "loading the champion model ..." in served.stderr  # progress on stderr, stdout compared below
+    assert "reading 2 customer(s) from the online store" in served.stderr and "scored 2 customer(s)" in served.stderr
     # the output the README shows is this command's: the same customers, reasons and wording (numbers masked:
     # another machine's BLAS may move a last digit)
     shown = re.search(r"```text\n(.+?)\n```", serving, re.S).group(1)
@@ -164,15 +171,22 @@ def test_quickstart_reports_bad_input_as_one_clear_sentence(tmp_path, monkeypatc
     customers = pd.read_csv(paths.customers, dtype=str).drop(columns=["customer_id"])
     customers.to_csv(paths.customers, index=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))  # a persistent instance, as `dagster dev`'s
     monkeypatch.delenv("RETENTION_SETTINGS", raising=False)
 
     code = main(["quickstart", "--settings", str(write_settings(tmp_path, paths))])
 
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 1
     assert f"raw_customers: {paths.customers}, column 'customer_id': the column is missing" in err
     assert "Traceback" not in err
+    # progress on stdout, one line per step, and the run is listed under its job on the UI's Jobs page
+    assert re.search(r"\]\s+started\s+raw_customers\n", out) and re.search(r"\]\s+FAILED\s+raw_customers \(", out)
+    import dagster as dg
+
+    runs = dg.DagsterInstance.get().get_runs(dg.RunsFilter(
+        job_name="full_refresh", tags={".dagster/repository": "__repository__@retention_assets"}))
+    assert len(runs) == 1 and runs[0].run_id in out
 
 
 def test_weekly_retrain_schedule_and_every_sensor_run_by_default():

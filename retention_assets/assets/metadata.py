@@ -12,7 +12,11 @@ PREVIEW_COLUMNS = 12
 
 
 def schema_metadata(dtypes: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in dtypes.items()])
+    """The column schema, with what the known columns mean (model.column_docs)."""
+    from retention_assets.model.column_docs import describe_column
+
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype), description=describe_column(name))
+                                   for name, dtype in dtypes.items()])
 
 
 def preview_markdown(frame: "pd.DataFrame", columns: int | None = None) -> str:

@@ -43,14 +43,30 @@ def _metrics_table(candidates: dict[str, dict[str, float]], chosen: str) -> str:
     return "\n".join(lines)
 
 
-def _history_table(history) -> str:
+def history_table(history, deciding_run: str | None = None) -> str:
+    """The last 20 iterations; the champion column is what the run recorded when it published (or failed),
+    and "decided by champion_model" for the iteration of `deciding_run`, whose decision comes later."""
     lines = ["| iteration | parent | trigger | model | version | ROC AUC | PR AUC | data as of | champion |",
              "|---|---|---|---|---|---|---|---|---|"]
     for it in history[-20:]:
         champion = {True: "yes", False: "no"}.get(it.champion, "pending")
+        if it.champion is None and it.run_id == deciding_run:
+            champion = "this run: decided by champion_model"
         lines.append(f"| {it.id} | {it.parent or ''} | {it.trigger} | {it.model_name} | {it.model_version or ''} | "
                      f"{it.metrics['roc_auc']:.4f} | {it.metrics['pr_auc']:.4f} | {it.data_as_of} | {champion} |")
     return "\n".join(lines)
+
+
+def _mlflow_metadata(config, tracked) -> dict[str, dg.MetadataValue]:
+    """Links to the MLflow run and registered version when the tracking server has a UI, else how to open one."""
+    from retention_assets.model.display import mlflow_links
+
+    links = mlflow_links(config.tracking_uri, tracked.experiment_id, tracked.run_id, config.registered_model_name,
+                         str(tracked.model_version))
+    if links.run_url is None:
+        return {"mlflow_ui": dg.MetadataValue.text(links.ui_hint)}
+    return {"mlflow_run": dg.MetadataValue.url(links.run_url),
+            "mlflow_registered_version": dg.MetadataValue.url(links.version_url)}
 
 
 def population_rules(settings: Settings) -> str:
@@ -142,6 +158,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         )
         from retention_assets.features.gold import feature_columns
         from retention_assets.model.business import threshold_source
+        from retention_assets.model.display import metrics_summary
         from retention_assets.model.training import fit_churn_model
         from retention_assets.monitoring.reference import (
             REFERENCE_ARTIFACT,
@@ -198,6 +215,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         iteration_id = next_iteration_id(previous)
         trigger = resolve_trigger(context.run.tags.get(TRIGGER_TAG), previous)
         shap_table, shap_plot, shap_importance = _global_shap(model, train, glossary)
+        pr_plot = precision_recall_png(model.validation_labels, model.validation_proba)
+        calibration_plot = calibration_png(model.validation_labels, model.validation_proba)
         findings_dir = settings.findings_path
         tracking_config = tracking.config()
         tracked = log_churn_model(
@@ -211,9 +230,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             tags={"dagster_run_id": context.run.run_id, "dagster_asset_key": MODEL,
                   "retention_iteration": iteration_id, "retention_trigger": trigger,
                   "retention_validation": model.validation},
-            images={"roc_curve": roc, "shap_summary": shap_plot,
-                    "precision_recall": precision_recall_png(model.validation_labels, model.validation_proba),
-                    "calibration": calibration_png(model.validation_labels, model.validation_proba)},
+            images={"roc_curve": roc, "shap_summary": shap_plot, "precision_recall": pr_plot,
+                    "calibration": calibration_plot},
             files=sorted(findings_dir.glob("*.yaml")),
             documents={SPEC_ARTIFACT: serving_spec(model), SHAP_IMPORTANCE_ARTIFACT: shap_importance,
                        GLOSSARY_ARTIFACT: glossary.to_dict()},
@@ -234,7 +252,14 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
         top = list(model.feature_importance.items())[:TOP_IMPORTANCES]
         importance = "\n".join(["| meaning | feature | AUC drop |", "|---|---|---|"] +
                                [f"| {glossary.name(f)} | `{f}` | {v:.4f} |" for f, v in top])
-        metadata = {name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS}
+        metadata = {  # read first: rounded; the float entries below keep full precision for plots over time
+            "summary": dg.MetadataValue.md(
+                f"{metrics_summary(metrics)}\n\n{model.model_name}, validated {model.validation.replace('_', ' ')} "
+                f"on {int(metrics['n_validation']):,} rows (trained on {int(metrics['n_train']):,}); registered "
+                f"as version {tracked.model_version}"),
+            **_mlflow_metadata(tracking_config, tracked),
+            **{name: dg.MetadataValue.float(metrics[name]) for name in HEADLINE_METRICS},
+        }
         metadata.update({
             "model": dg.MetadataValue.text(model.model_name),
             "validation": dg.MetadataValue.text(model.validation),
@@ -256,6 +281,8 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             "permutation_importance": dg.MetadataValue.md(importance),
             "shap_importance": dg.MetadataValue.md(shap_table),
             "shap_summary": dg.MetadataValue.md(markdown_image(shap_plot, "mean |SHAP| per feature")),
+            "precision_recall": dg.MetadataValue.md(markdown_image(pr_plot, "precision-recall on validation")),
+            "calibration": dg.MetadataValue.md(markdown_image(calibration_plot, "calibration on validation")),
             "mlflow_run_id": dg.MetadataValue.text(tracked.run_id),
             "mlflow_model_uri": dg.MetadataValue.text(tracked.model_uri),
             "mlflow_model_version": dg.MetadataValue.text(tracked.model_version),
@@ -266,7 +293,7 @@ def build_model_assets(settings: Settings, table_kinds: set[str]) -> list[dg.Ass
             "trigger": dg.MetadataValue.text(iteration.trigger),
             "feedback_received": dg.MetadataValue.json(iteration.feedback_received),
             "feedback_proposed": dg.MetadataValue.int(len(iteration.feedback_proposed)),
-            "iteration_history": dg.MetadataValue.md(_history_table(history)),
+            "iteration_history": dg.MetadataValue.md(history_table(history, context.run.run_id)),
         })
         return dg.Output(model, metadata=metadata)
 

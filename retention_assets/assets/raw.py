@@ -129,7 +129,7 @@ def _timeline_asset(settings: Settings) -> dg.AssetsDefinition:
             "day_boundary": dg.MetadataValue.text(timeline.day_boundary),
             "warnings": dg.MetadataValue.json(warnings),
             "horizon_days": dg.MetadataValue.int(settings.label.horizon_days),
-            SOURCE_FINGERPRINT: dg.MetadataValue.text(fingerprint(settings.source_paths)),
+            SOURCE_FINGERPRINT: dg.MetadataValue.text(fingerprint(settings.source_paths, settings.base_dir)),
         })
 
     return _asset

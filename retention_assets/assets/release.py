@@ -8,7 +8,8 @@ reads has changed.
 
 import dagster as dg
 
-from retention_assets.core.names import CAMPAIGN, GOLD, ONLINE, RELEASE, SCORES, TIMELINE
+from retention_assets.assets.model import history_table
+from retention_assets.core.names import CAMPAIGN, GOLD, MODEL, ONLINE, RELEASE, SCORES, TIMELINE
 from retention_assets.resources.compute import EngineResource
 from retention_assets.resources.feature_store import FeatureStoreResource
 from retention_assets.resources.tracking import MlflowTracking
@@ -28,6 +29,17 @@ def blocking_check_failures(instance: dg.DagsterInstance, run_id: str) -> list[s
         if not evaluation.passed and evaluation.blocking:
             failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     return failed
+
+
+def _record_champion(settings: Settings, run_id: str, trained: str | None, champion: str):
+    """The run's iteration gets its champion decision where it takes effect, whichever job or selection
+    ("Materialize all" included) launched the run; returns the history to show (empty: no model trained)."""
+    from retention_assets.exploration.iterations import HISTORY_FILE, load_history, record_outcome
+
+    path = settings.findings_path / HISTORY_FILE
+    if trained is None or record_outcome(path, run_id, "success", champion) is None:
+        return []
+    return load_history(path)
 
 
 def build_release_asset(settings: Settings, upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -73,6 +85,12 @@ def build_release_asset(settings: Settings, upstream: list[dg.AssetKey]) -> dg.A
                                           feast=feast.staged(run_id), decision=decision, trained_version=trained)
                 record_cohort(engine, SCORES, settings.data_path, as_of)
             compute.guard.recover(run_id, context.log, context.instance)  # the generation before the replaced one goes now
+        history = _record_champion(settings, run_id, trained, release.model_version)
+        if history:  # the model's own page gets the decided history too (its materialization predates it)
+            context.log_event(dg.AssetObservation(asset_key=MODEL, metadata={
+                "iteration_history": dg.MetadataValue.md(history_table(history)),
+                "champion_version": dg.MetadataValue.text(str(release.model_version)),
+                "promoted": dg.MetadataValue.bool(release.promoted)}))
         context.log.info(f"published generation {release.generation}: model version {release.model_version}, "
                          f"as of {release.as_of} (replacing {release.previous or 'nothing'})")
         return dg.MaterializeResult(metadata={
@@ -85,6 +103,7 @@ def build_release_asset(settings: Settings, upstream: list[dg.AssetKey]) -> dg.A
             "feast_project": dg.MetadataValue.text(release.feast["project"]),
             "feast_repo": dg.MetadataValue.path(release.feast["repo_path"]),
             "tables": dg.MetadataValue.json(release.tables),
+            **({"iteration_history": dg.MetadataValue.md(history_table(history))} if history else {}),
         })
 
     return published_release

@@ -30,7 +30,16 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fingerprint(paths: list[Path]) -> str:
-    """Size and modification time of each file (None when missing), hashed: cheap change detection."""
-    stats = {str(p): [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None for p in paths}
+def fingerprint(paths: list[Path], base: Path | None = None) -> str:
+    """Size and modification time of each file (None when missing), hashed: cheap change detection.
+
+    Files are keyed by their path relative to `base` (the settings file's directory), so moving the whole
+    checkout (settings and sources together) keeps the fingerprint and triggers no refresh.
+    """
+    import os
+
+    def name(p: Path) -> str:
+        return Path(os.path.relpath(p, base)).as_posix() if base is not None else str(p)
+
+    stats = {name(p): [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None for p in paths}
     return hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()[:16]

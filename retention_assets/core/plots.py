@@ -7,13 +7,22 @@ import io
 from collections.abc import Sequence
 
 
-def _figure(width: float = 3.6, height: float = 3.2):
+DPI = 100  # 8.4 in x 100 = 840 px: readable at 1x in the UI's metadata panel
+MIN_WIDTH_IN = 8.4
+FONT_PT = 11  # labels and ticks at 11 pt (about 15 px at this dpi)
+
+
+def _figure(width: float = MIN_WIDTH_IN, height: float = 5.0):
+    """A figure at least MIN_WIDTH_IN wide (callers' smaller widths are raised), fonts legible at 1x."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt, plt.subplots(figsize=(width, height), dpi=80)
+    plt.rcParams.update({"font.size": FONT_PT, "axes.titlesize": FONT_PT + 2, "axes.labelsize": FONT_PT,
+                         "xtick.labelsize": FONT_PT - 1, "ytick.labelsize": FONT_PT - 1,
+                         "legend.fontsize": FONT_PT})
+    return plt, plt.subplots(figsize=(max(width, MIN_WIDTH_IN), height), dpi=DPI)
 
 
 def _to_base64(plt, fig) -> str:
@@ -36,7 +45,7 @@ def roc_curve_png(fpr: Sequence[float], tpr: Sequence[float], auc: float, title:
 
 
 def histogram_png(values: Sequence[float], title: str, bins: int = 30) -> str:
-    plt, (fig, ax) = _figure(4.0, 2.6)
+    plt, (fig, ax) = _figure(height=4.2)
     ax.hist(values, bins=bins, color="#1f77b4")
     ax.set_title(title)
     return _to_base64(plt, fig)
@@ -73,7 +82,7 @@ def calibration_png(y_true: Sequence[int], proba: Sequence[float], bins: int = 1
 
 
 def line_png(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, marker_x: float | None = None) -> str:
-    plt, (fig, ax) = _figure(4.0, 2.8)
+    plt, (fig, ax) = _figure(height=4.5)
     ax.plot(x, y, color="#1f77b4")
     if marker_x is not None:
         ax.axvline(marker_x, color="#d62728", linestyle="--", linewidth=1)
@@ -89,9 +98,9 @@ def bar_png(names: Sequence[str], values: Sequence[float], title: str) -> str:
 
     labels = [textwrap.fill(str(n), 48) for n in names]
     lines = sum(label.count("\n") + 1 for label in labels)
-    plt, (fig, ax) = _figure(8.0, 0.24 * lines + 0.1 * len(labels) + 1.0)
+    plt, (fig, ax) = _figure(10.0, 0.3 * lines + 0.12 * len(labels) + 1.2)
     ax.barh(labels[::-1], list(values)[::-1], color="#1f77b4")
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", labelsize=FONT_PT - 1)
     ax.set_title(title)
     return _to_base64(plt, fig)
 
