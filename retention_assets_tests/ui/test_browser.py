@@ -87,7 +87,11 @@ def test_the_iteration_history_shows_the_promoted_version_as_champion(world, ui)
 
     base, page = ui
     release = read_release(world.settings.data_path)
+    # churn_model's own table says its run's decision is the gate's; the release, which made it final, shows it
     open_page(page, f"{base}/assets/churn_model", "iteration_history")
+    assert "decided by champion_model" in markdown_text(page, "iteration_history")
+    open_page(page, f"{base}/assets/published_release", "iteration_history")
+    screenshot(page, "published_release")
     history = markdown_text(page, "iteration_history")
     rows = [line.split("\t") for line in history.splitlines() if line.startswith("iteration-")]
     header = next(line.split("\t") for line in history.splitlines() if line.startswith("iteration\t"))
