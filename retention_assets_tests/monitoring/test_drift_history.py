@@ -66,9 +66,9 @@ def test_recent_top_lists_the_latest_runs_most_drifted_features_over_the_last_ru
 def test_summary_rounds_for_display_and_says_how_calendar_features_were_compared():
     table = _table({"monthly_fee": 4.538497, "tenure": 0.015301}, calendar=("tenure",))
     table.loc[1, "severity"] = "none"
-    markdown = summary_markdown(table)
-    assert "| monthly_fee | 4.538 | 10.0% | 0.4538 | significant |" in markdown
-    assert "| tenure | 0.015 (raw 2.52) | 10.0% | 0.0015 | none (calendar, vs aged reference) |" in markdown
+    markdown = summary_markdown(table, names={"monthly_fee": "monthly fee"})  # the model's readable names
+    assert "| monthly_fee | monthly fee | 4.538 | 10.0% | 0.4538 | significant |" in markdown
+    assert "| tenure |  | 0.015 (raw 2.52) | 10.0% | 0.0015 | none (calendar, vs aged reference) |" in markdown
     table.loc[1, "severity"] = EXPECTED
     assert "expected ageing (calendar)" in summary_markdown(table)
     assert "4.538497" not in markdown
