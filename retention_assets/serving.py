@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 
+from retention_assets.core.columns import FEATURE_TIMESTAMP, INACTIVE_TIER, MODEL_VERSION, PROBABILITY, REASONS, RISK_TIER
 from retention_assets.model.serving import ServingError, ServingModel, load_champion, score_online
 from retention_assets.profiles import build_profile
 from retention_assets.publication.generations import Release, ReleaseError, read_release, require_release
@@ -78,15 +79,6 @@ def records(scores: pd.DataFrame) -> list[dict]:
 
 def readable(scores: pd.DataFrame, key: str) -> str:
     """The scores for people: one line per customer, then its reasons, one per line."""
-    from retention_assets.core.columns import (
-        FEATURE_TIMESTAMP,
-        INACTIVE_TIER,
-        MODEL_VERSION,
-        PROBABILITY,
-        REASONS,
-        RISK_TIER,
-    )
-
     blocks = []
     for row in scores.to_dict(orient="records"):
         at = pd.Timestamp(row[FEATURE_TIMESTAMP]).strftime("%Y-%m-%d %H:%M UTC")

@@ -28,7 +28,8 @@ MAX_CELLS = 20_000_000  # label draws x customers held at once
 MIN_VALIDATION = 50  # fewer validation rows than this: no calibration map is fitted
 
 
-def _ece(labels: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+def calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error over equal-count bins of the predicted probability."""
     order = np.argsort(proba, kind="stable")
     chunks = [c for c in np.array_split(order, bins) if len(c)]
     return float(sum(len(c) * abs(labels[c].mean() - proba[c].mean()) for c in chunks) / max(len(labels), 1))
@@ -86,7 +87,7 @@ def fit_calibration(validation_scores, validation_labels, max_ece: float = CALIB
     if len(scores) < MIN_VALIDATION or len(labels) != len(scores) or len(np.unique(labels)) < 2:
         return Calibration("none", reason=f"raw scores assumed calibrated: fewer than {MIN_VALIDATION} "
                                           "validation predictions with both classes to check them on")
-    ece = _ece(labels, scores)
+    ece = calibration_error(labels, scores)
     if ece < max_ece:
         return Calibration("none", validation_ece=ece,
                            reason=f"raw scores used: validation calibration error {ece:.3f} < {max_ece}")

@@ -15,11 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retention_assets.monitoring.estimation import Calibration, Estimate, estimate_performance
+from retention_assets.monitoring.estimation import (
+    Calibration,
+    Estimate,
+    calibration_error,
+    estimate_performance,
+)
 
 
 HISTORY_DIR = "score_history"
-CALIBRATION_BINS = 10
 
 
 def history_path(data_path: Path, as_of: pd.Timestamp) -> Path:
@@ -47,13 +51,6 @@ def cohort_paths(data_path: Path) -> list[Path]:
 
 def load_cohorts(data_path: Path) -> list[pd.DataFrame]:
     return [pd.read_parquet(p) for p in cohort_paths(data_path)]
-
-
-def calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """Expected calibration error over equal-count bins of the predicted probability."""
-    order = np.argsort(proba, kind="stable")
-    chunks = [c for c in np.array_split(order, bins) if len(c)]
-    return float(sum(len(c) * abs(labels[c].mean() - proba[c].mean()) for c in chunks) / max(len(labels), 1))
 
 
 @dataclass(frozen=True)
